@@ -1,0 +1,29 @@
+# Two entry points (README Quick start): `make repro` runs the default pipeline, `make test` the tests.
+# Each creates the virtual environment from requirements.txt on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup repro test status clean-venv
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install -r requirements.txt
+	touch $@
+
+setup: $(BIN)/.installed
+
+repro: setup
+	dvc repro
+	@echo; cat metrics/leaderboard.md
+
+test: setup
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python -m pytest -q
+
+status: setup
+	dvc status
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,21 @@
+"""What every stage script shares: logging set-up and turning TextclsError into one clear line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+from textcls.errors import TextclsError
+
+
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
+    """Run a stage's ``main``; a :class:`TextclsError` becomes ``error: ...`` on stderr and exit 1."""
+    logging.basicConfig(level=os.environ.get("TEXTCLS_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return main(argv)
+    except TextclsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

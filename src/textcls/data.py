@@ -1,0 +1,261 @@
+"""Raw data files -> validated ``text``/``label`` frames, carved into train/validation/test.
+
+Readers return a DataFrame with columns ``text`` (str), ``label`` (raw value) and
+``row`` (the record number in its file, for error messages and traceability).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from textcls.errors import DataError
+from textcls.params import SPLITS, DatasetParams
+
+logger = logging.getLogger(__name__)
+
+_FIX_ENCODING = "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+
+
+def read_ag_news_csv(path: Path) -> pd.DataFrame:
+    """The original AG News CSV: ``"class","title","description"``, class 1..4, no header.
+
+    Parsed exactly as the Hugging Face ``ag_news`` loader does (``csv`` with
+    ``skipinitialspace``; text = title + " " + description; label = class - 1), so
+    records equal the hub's. Backslashes inside fields are kept, as on the hub.
+    """
+    rows, texts, labels = [], [], []
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.reader(f, quotechar='"', delimiter=",", quoting=csv.QUOTE_ALL, skipinitialspace=True)
+            for record in reader:
+                if len(record) != 3:
+                    raise DataError(
+                        f"{path}, line {reader.line_num}: expected 3 fields (class, title, description), "
+                        f"got {len(record)}. Fix: check the delimiter (',') and quoting of that line."
+                    )
+                label, title, description = record
+                if not label.strip().lstrip("-").isdigit():
+                    raise DataError(
+                        f"{path}, line {reader.line_num}: class {label!r} is not an integer 1..K. "
+                        "Fix: the AG News format has no header row; remove it or use format 'csv'."
+                    )
+                rows.append(reader.line_num)
+                texts.append(" ".join((title, description)))
+                labels.append(int(label) - 1)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 at byte {err.start}. Fix: {_FIX_ENCODING}.") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: malformed CSV ({err}). Fix: check quoting.") from None
+    return pd.DataFrame({"text": texts, "label": labels, "row": rows})
+
+
+def read_table(path: Path, spec: DatasetParams) -> pd.DataFrame:
+    """A CSV/TSV with header, JSON Lines or parquet file with configurable columns."""
+    text_cols = spec.text_columns or [spec.text_column]
+    try:
+        if spec.format in ("csv", "tsv"):
+            sep = "," if spec.format == "csv" else "\t"
+            quoting = csv.QUOTE_MINIMAL if spec.format == "csv" else csv.QUOTE_NONE
+            df = pd.read_csv(path, sep=sep, quoting=quoting, dtype=str, keep_default_na=False,
+                             encoding="utf-8", encoding_errors="strict")
+        elif spec.format == "jsonl":
+            df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+        else:
+            df = pd.read_parquet(path)
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 at byte {err.start}. Fix: {_FIX_ENCODING}.") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} is empty. Fix: point datasets.{spec.name}.files at a file with data.") from None
+    except (ValueError, pd.errors.ParserError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: cannot be read as {spec.format} ({first}). "
+                        f"Fix: check datasets.{spec.name}.format and the file's delimiter/quoting.") from None
+    missing = [c for c in [*text_cols, spec.label_column] if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column {missing[0]!r} (columns: {', '.join(map(str, df.columns))}). "
+            f"Fix: set datasets.{spec.name}.text_column / label_column, or check the delimiter."
+        )
+    header_lines = 2 if spec.format in ("csv", "tsv") else 1  # report file line numbers
+    text = df[text_cols[0]] if len(text_cols) == 1 else df[text_cols].astype(str).agg(" ".join, axis=1)
+    return pd.DataFrame({"text": text, "label": df[spec.label_column], "row": np.arange(len(df)) + header_lines})
+
+
+def read_split(spec: DatasetParams, split: str) -> pd.DataFrame:
+    path = Path(spec.path) / spec.files[split]
+    if not path.is_file():
+        raise DataError(f"{path} not found (datasets.{spec.name}.files.{split}). "
+                        f"Fix: set datasets.{spec.name}.path to the folder that holds it "
+                        "(the offline mirror is ../shared/datasets/<name>).")
+    df = read_ag_news_csv(path) if spec.format == "ag_news_csv" else read_table(path, spec)
+    if df.empty:
+        raise DataError(f"{path} has no data rows. Fix: point datasets.{spec.name}.files.{split} at a file with data.")
+    df.attrs["file"] = str(path)
+    return df
+
+
+def resolve_label_names(spec: DatasetParams, frames: dict[str, pd.DataFrame]) -> list[str]:
+    """Class names: params, else ``classes.txt`` beside the data, else the labels themselves."""
+    if spec.label_names:
+        return list(spec.label_names)
+    classes = Path(spec.path) / "classes.txt"  # one name per line for ids 0..K-1 (AG News, hub downloads)
+    if classes.is_file():
+        return [line.strip() for line in classes.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if spec.format == "ag_news_csv":
+        raise DataError(f"{classes} not found. Fix: add it, or set datasets.{spec.name}.label_names.")
+    values = pd.concat([f["label"] for f in frames.values()])
+    as_int = pd.to_numeric(values, errors="coerce")
+    if as_int.notna().all() and (as_int == as_int.round()).all():
+        return [str(i) for i in range(int(as_int.max()) + 1)]
+    return sorted(values.astype(str).unique())  # sorted for determinism, as run_glue does
+
+
+def encode_labels(df: pd.DataFrame, names: list[str], spec: DatasetParams) -> pd.DataFrame:
+    """Map raw labels to ids 0..K-1; the first bad row is named in the error."""
+    raw = df["label"]
+    as_int = pd.to_numeric(raw, errors="coerce")
+    if as_int.notna().all() and (as_int == as_int.round()).all():
+        ids = as_int.astype(int)
+    else:
+        ids = raw.astype(str).map({n: i for i, n in enumerate(names)})
+    bad = ids.isna() | (ids < 0) | (ids >= len(names))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{df.attrs.get('file')}, row {df['row'].iloc[i]}: label {raw.iloc[i]!r} is not one of the "
+            f"{len(names)} classes {names} (ids 0..{len(names) - 1}); {int(bad.sum())} such rows. "
+            f"Fix: correct the labels or set datasets.{spec.name}.label_names."
+        )
+    return df.assign(label=ids.astype("int64").to_numpy())
+
+
+def check_texts(df: pd.DataFrame, spec: DatasetParams) -> None:
+    text = df["text"]
+    empty = text.isna() | (text.astype(str).str.strip() == "")
+    if empty.any():
+        i = int(np.flatnonzero(empty.to_numpy())[0])
+        raise DataError(
+            f"{df.attrs.get('file')}, row {df['row'].iloc[i]}: empty text ({int(empty.sum())} such rows). "
+            f"Fix: remove or fill those rows, or check datasets.{spec.name}.text_column."
+        )
+
+
+def carve_splits(frames: dict[str, pd.DataFrame], spec: DatasetParams, seed: int) -> tuple[dict, dict]:
+    """Fill in missing validation/test splits with seeded, stratified carving.
+
+    Returns the frames and ``{split: "carved from <split>"}`` for each carved split.
+    """
+    frames = dict(frames)
+    carved = {}
+    if "train" not in frames:
+        if len(frames) != 1:
+            raise DataError(f"datasets.{spec.name}: no train split and several others {sorted(frames)}. "
+                            "Fix: add files.train, or give a single file to carve all splits from.")
+        (only,) = frames
+        frames["train"] = frames.pop(only)
+        carved["train"] = f"carved from {only}"
+    pool_split = carved.get("train", "train").replace("carved from ", "")
+    missing = [s for s in ("test", "validation") if s not in frames]
+    pool_size = len(frames["train"])
+    for split in missing:
+        if split not in spec.carve:
+            raise DataError(f"datasets.{spec.name}: no {split} split to use or carve. "
+                            f"Fix: add files.{split}, or set carve.{split} to a fraction such as 0.1.")
+        frac = spec.carve[split] * pool_size / len(frames["train"])  # fractions are of the original pool
+        frames["train"], frames[split] = _stratified_split(frames["train"], frac, seed, spec)
+        carved[split] = f"carved from {pool_split}"
+    return frames, carved
+
+
+def _stratified_split(df: pd.DataFrame, frac: float, seed: int, spec: DatasetParams):
+    if not 0 < frac < 1:
+        raise DataError(f"datasets.{spec.name}.carve: fractions add up to >= 1. Fix: make them smaller.")
+    try:
+        keep, taken = train_test_split(df, test_size=frac, random_state=seed, stratify=df["label"])
+    except ValueError as err:
+        raise DataError(f"datasets.{spec.name}: cannot carve a stratified split ({err}). "
+                        "Fix: every class needs at least 2 rows per split; add data or lower carve.") from None
+    return keep.sort_index(), taken.sort_index()
+
+
+def subsample_per_class(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    """Keep at most ``n`` rows per class (seeded); report what was available."""
+    parts, available = [], {}
+    for label, group in df.groupby("label", sort=True):
+        available[int(label)] = len(group)
+        parts.append(group.sample(n=min(n, len(group)), random_state=seed) if len(group) > n else group)
+    return pd.concat(parts).sort_index(), available
+
+
+def cross_split_duplicates(frames: dict[str, pd.DataFrame]) -> dict[str, int]:
+    """Number of rows of train/validation whose text also appears in test (leakage)."""
+    test_texts = set(frames["test"]["text"])
+    return {s: int(frames[s]["text"].isin(test_texts).sum()) for s in ("train", "validation")}
+
+
+def prepare(spec: DatasetParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Read, validate, carve and subsample one data set. Returns the splits and their metadata."""
+    frames = {split: read_split(spec, split) for split in spec.files}
+    names = resolve_label_names(spec, frames)
+    for split, df in frames.items():
+        check_texts(df, spec)
+        frames[split] = encode_labels(df, names, spec)
+    files = {split: df.attrs["file"] for split, df in frames.items()}
+    classes = sorted(pd.concat([f["label"] for f in frames.values()]).unique())
+    if len(classes) < 2:
+        raise DataError(f"datasets.{spec.name}: every row has the same label ({names[classes[0]]!r}). "
+                        "Fix: a classifier needs at least 2 classes; check label_column.")
+    frames, carved = carve_splits(frames, spec, seed)
+    duplicates = cross_split_duplicates(frames)
+    if any(duplicates.values()):
+        message = (f"datasets.{spec.name}: {duplicates} rows of train/validation have a text that is also in test")
+        if spec.on_duplicates == "error":
+            raise DataError(message + ". Fix: deduplicate the files, or set on_duplicates: drop.")
+        if spec.on_duplicates == "drop":
+            test_texts = set(frames["test"]["text"])
+            frames = {s: (df if s == "test" else df[~df["text"].isin(test_texts)]) for s, df in frames.items()}
+            logger.warning("%s; dropped them (on_duplicates: drop)", message)
+        else:
+            logger.warning("%s (on_duplicates: warn keeps them)", message)
+    subsampled = {}
+    for split, n in spec.n_per_class.items():
+        if n is not None:
+            frames[split], available = subsample_per_class(frames[split], n, seed)
+            short = {names[k]: v for k, v in available.items() if v < n}
+            subsampled[split] = {"n_per_class": n, "available": {names[k]: v for k, v in available.items()}}
+            if short:
+                logger.warning("datasets.%s: n_per_class.%s=%d but only %s available; using all of them",
+                               spec.name, split, n, short)
+    comparable = not carved and not subsampled
+    notes = []
+    if carved:
+        notes.append(f"Splits {sorted(carved)} were carved (seed {seed}): numbers are not comparable "
+                     "to published results on this data set.")
+    if subsampled:
+        notes.append(f"Splits {sorted(subsampled)} were subsampled per class: numbers are not comparable "
+                     "to published results on the full data.")
+    meta = {
+        "name": spec.name,
+        "label_names": names,
+        "num_labels": len(names),
+        "source": {"format": spec.format, "files": files},
+        "splits": {s: _split_summary(frames[s], names) for s in SPLITS},
+        "carved": carved,
+        "subsampled": subsampled,
+        "duplicates_with_test": duplicates,
+        "comparable_to_published": comparable,
+        "notes": notes,
+        "seed": seed,
+    }
+    return {s: frames[s].reset_index(drop=True) for s in SPLITS}, meta
+
+
+def _split_summary(df: pd.DataFrame, names: list[str]) -> dict:
+    counts = df["label"].value_counts()
+    return {"rows": len(df), "per_class": {n: int(counts.get(i, 0)) for i, n in enumerate(names)}}

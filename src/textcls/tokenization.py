@@ -1,0 +1,84 @@
+"""Prepared splits -> token ids per model, stored unpadded in parquet (padding happens per batch).
+
+Output folder: ``<split>.parquet`` (``input_ids`` [+ ``attention_mask``, ``token_type_ids``]
+as lists, ``label``), the tokenizer files under ``tokenizer/``, and ``meta.json``.
+For the TF-IDF kind the text itself is the input (the vectorizer tokenizes while fitting).
+The output is a pure function of its inputs, so identical tokenizations (e.g. BERT and
+DistilBERT) are byte-identical and DVC stores them once.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from textcls import models
+from textcls.params import SPLITS, ModelParams, TokenizeParams
+
+logger = logging.getLogger(__name__)
+
+
+def read_split(folder: Path, split: str) -> pa.Table:
+    return pq.read_table(Path(folder) / f"{split}.parquet")
+
+
+def with_prefix(texts: list[str], prefix: str) -> list[str]:
+    return [prefix + t for t in texts] if prefix else list(texts)
+
+
+def tokenize_texts(tokenizer, texts: list[str], max_length: int, batch_size: int) -> dict[str, list]:
+    """Fast-tokenizer batches with truncation and no padding; tqdm shows progress."""
+    from tqdm.auto import tqdm
+
+    out: dict[str, list] = {}
+    for start in tqdm(range(0, len(texts), batch_size), desc="tokenize", unit="batch", leave=False):
+        enc = tokenizer(texts[start:start + batch_size], truncation=True, max_length=max_length)
+        for key in ("input_ids", "attention_mask", "token_type_ids"):
+            if key in enc:
+                out.setdefault(key, []).extend(enc[key])
+    return out
+
+
+def effective_max_length(tokenizer, wanted: int) -> int:
+    """``min(params, model limit)``; tokenizers without a real limit report a huge number."""
+    limit = getattr(tokenizer, "model_max_length", None) or wanted
+    return min(wanted, int(limit)) if limit < 1_000_000 else wanted
+
+
+def tokenize_dataset(prepared: Path, model: ModelParams, cfg: TokenizeParams, out: Path) -> dict:
+    """Tokenize every split of ``prepared`` for ``model`` into ``out``; returns the metadata."""
+    prefix = model.tokenizer.prefix
+    stats = {}
+    if model.kind == "tfidf":
+        for split in SPLITS:
+            table = read_split(prepared, split)
+            texts = with_prefix(table.column("text").to_pylist(), prefix)
+            pq.write_table(pa.table({"text": texts, "label": table.column("label")}), out / f"{split}.parquet")
+            stats[split] = {"rows": table.num_rows}
+        return {"kind": "tfidf", "prefix": prefix, "splits": stats}
+
+    source = model.tokenizer.source or model.source
+    tokenizer = models.load_tokenizer(source, model.revision, model.trust_remote_code)
+    max_length = effective_max_length(tokenizer, cfg.max_length)
+    for split in SPLITS:
+        table = read_split(prepared, split)
+        texts = with_prefix(table.column("text").to_pylist(), prefix)
+        enc = tokenize_texts(tokenizer, texts, max_length, cfg.batch_size)
+        columns = {k: pa.array(v, type=pa.list_(pa.int32())) for k, v in enc.items()}
+        columns["label"] = table.column("label")
+        pq.write_table(pa.table(columns), out / f"{split}.parquet")
+        lengths = np.fromiter((len(ids) for ids in enc["input_ids"]), dtype=np.int64, count=len(texts))
+        stats[split] = {
+            "rows": len(texts),
+            "tokens": int(lengths.sum()),
+            "mean_length": round(float(lengths.mean()), 2) if len(texts) else 0.0,
+            "max_length": int(lengths.max()) if len(texts) else 0,
+            "at_max_length": int((lengths >= max_length).sum()),  # truncated (or exactly max_length)
+        }
+    tokenizer.save_pretrained(out / "tokenizer")
+    return {"kind": "transformer", "tokenizer_source": source, "tokenizer_class": type(tokenizer).__name__,
+            "prefix": prefix, "max_length": max_length, "splits": stats}

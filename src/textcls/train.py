@@ -1,0 +1,116 @@
+"""Fine-tune a transformer classifier with the Hugging Face Trainer.
+
+The best epoch (by validation accuracy) is saved as safetensors + tokenizer, with
+``textcls.json`` describing how to use it (kind, input prefix, max length, labels) and
+the resolved params it was trained with. Training curves go to DVCLive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset
+
+from textcls import models, runtime
+from textcls.io import read_json, write_json
+from textcls.params import ModelParams
+from textcls.tokenization import read_split
+
+logger = logging.getLogger(__name__)
+
+def accuracy_metrics(eval_pred) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    preds = np.argmax(logits, axis=-1)
+    return {"accuracy": float(accuracy_score(labels, preds)),
+            "f1_macro": float(f1_score(labels, preds, average="macro"))}
+
+
+def _training_args(model: ModelParams, seed: int, checkpoints: Path, device: str, precision: str):
+    from transformers import TrainingArguments
+
+    cfg = model.train
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        learning_rate=cfg.lr,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        num_train_epochs=cfg.epochs,
+        warmup_steps=cfg.warmup_ratio if cfg.warmup_ratio > 0 else 0,  # a float < 1 is a ratio of all steps
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="accuracy",
+        logging_steps=cfg.logging_steps,
+        seed=seed,
+        data_seed=seed,
+        fp16=precision == "fp16",
+        bf16=precision == "bf16",
+        use_cpu=device == "cpu",
+        dataloader_num_workers=cfg.dataloader_workers,
+        report_to=[],  # DVCLive is added explicitly, so nothing else reports
+    )  # transformers 5 always saves checkpoints as safetensors
+
+
+def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path, checkpoints: Path,
+                      live_dir: Path) -> dict:
+    """Fine-tune ``model`` on ``tokenized`` data; write the best model to ``out``; return train metrics."""
+    from dvclive import Live
+    from transformers import DataCollatorWithPadding, Trainer, set_seed
+    from transformers.integrations import DVCLiveCallback
+
+    device = runtime.resolve_device(model.train.device)
+    precision = runtime.resolve_precision(model.train.precision, device)
+    threads = runtime.configure_threads()
+    set_seed(seed)  # before the classification head is initialised
+    meta = read_json(tokenized / "meta.json")
+    label_names = meta["label_names"]
+    tokenizer = models.load_tokenizer(str(tokenized / "tokenizer"))
+    clf = models.load_classifier(model.source, label_names, model.revision, model.trust_remote_code)
+    if clf.config.pad_token_id is None:
+        clf.config.pad_token_id = tokenizer.pad_token_id
+    train_ds = Dataset(read_split(tokenized, "train"))
+    val_ds = Dataset(read_split(tokenized, "validation"))
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    args = _training_args(model, seed, checkpoints, device, precision)
+    with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) as live:
+        trainer = Trainer(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                          data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy_metrics,
+                          callbacks=[DVCLiveCallback(live=live)])
+        start = time.perf_counter()
+        result = trainer.train()
+        train_time = time.perf_counter() - start
+        best = trainer.evaluate()  # the best checkpoint is loaded at the end of training
+    trainer.save_model(str(out))
+    tokenizer.save_pretrained(str(out))
+    write_json(out / models.MODEL_CARD, {
+        "kind": "transformer", "label_names": label_names, "prefix": meta["prefix"],
+        "max_length": meta["max_length"], "source": model.source, "params": dataclasses.asdict(model),
+        "seed": seed,
+    })
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    train_rows = len(train_ds)
+    return {
+        "train_time_s": round(train_time, 2),
+        "train_samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2),
+        "train_rows": train_rows,
+        "train_tokens": int(meta["splits"]["train"]["tokens"]),
+        "epochs": model.train.epochs,
+        "params": models.count_parameters(clf),
+        "val_accuracy": round(best["eval_accuracy"], 6),
+        "val_f1_macro": round(best["eval_f1_macro"], 6),
+        "val_loss": round(best["eval_loss"], 6),
+        "device": device,
+        "precision": precision,
+        "threads": threads,
+    }

@@ -1,0 +1,36 @@
+"""Stage `aggregate`: every (dataset, model) result -> one leaderboard (JSON, CSV, Markdown).
+
+    python stages/aggregate.py EVAL_DIR TRAIN_DIR OUT_JSON OUT_CSV OUT_MD [--params params.yaml]
+"""
+
+import argparse
+import logging
+
+from textcls import leaderboard
+from textcls.cli import run
+from textcls.io import atomic_outputs, write_json, write_text
+from textcls.params import load_params
+
+logger = logging.getLogger("aggregate")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in ("eval_dir", "train_dir", "out_json", "out_csv", "out_md"):
+        parser.add_argument(name)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+
+    cfg = load_params(args.params).aggregate
+    table = leaderboard.rank(leaderboard.collect(args.eval_dir, args.train_dir, cfg.metrics), cfg.sort_by)
+    markdown = leaderboard.to_markdown(table, cfg.sort_by)
+    with atomic_outputs(args.out_json, args.out_csv, args.out_md):
+        write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))
+        write_text(args.out_csv, table.to_csv(index=False))
+        write_text(args.out_md, markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))

@@ -1,0 +1,65 @@
+"""Stage `evaluate@<dataset>-<model>`: score a trained model on the test split from raw text.
+
+Writes METRICS (accuracy, macro/weighted F1, loss, per-class scores keyed by class
+name), CONFUSION (one actual/predicted row per example, for DVC's confusion plot) and
+PREDICTIONS (per-example labels and probabilities, parquet).
+
+    python stages/evaluate.py DATASET MODEL MODEL_DIR PREPARED_DIR METRICS CONFUSION PREDICTIONS \
+        [--params params.yaml]
+"""
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from textcls import evaluation, inference
+from textcls.cli import run
+from textcls.errors import TextclsError
+from textcls.io import atomic_outputs, read_json, write_json, write_text
+from textcls.params import load_params
+
+logger = logging.getLogger("evaluate")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in ("dataset", "model", "model_dir", "prepared_dir", "metrics", "confusion", "predictions"):
+        parser.add_argument(name)
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    prepared = Path(args.prepared_dir)
+    data_meta = read_json(prepared / "meta.json")
+    test = pq.read_table(prepared / "test.parquet").to_pandas()
+    predictor, card = inference.load_predictor(args.model_dir, params.evaluate.device)
+    if card["label_names"] != data_meta["label_names"]:
+        raise TextclsError(f"{args.model_dir} was trained on classes {card['label_names']}, "
+                           f"but {prepared} has {data_meta['label_names']}. Fix: re-run `dvc repro`.")
+    start = time.perf_counter()
+    probs = predictor.predict_proba(test["text"].tolist(), params.evaluate.batch_size)
+    seconds = time.perf_counter() - start
+    names = data_meta["label_names"]
+    metrics = evaluation.classification_metrics(test["label"].to_numpy(), probs, names)
+    metrics.update(dataset=args.dataset, model=args.model, eval_time_s=round(seconds, 3),
+                   comparable_to_published=data_meta["comparable_to_published"])
+    preds = probs.argmax(axis=1)
+    with atomic_outputs(args.metrics, args.confusion, args.predictions):
+        write_json(args.metrics, metrics)
+        rows = pd.DataFrame(evaluation.confusion_rows(test["label"].to_numpy(), preds, names))
+        write_text(args.confusion, rows.to_csv(index=False))
+        Path(args.predictions).parent.mkdir(parents=True, exist_ok=True)
+        table = pa.table({"row": test["row"], "label": test["label"], "pred": preds, "probs": list(probs)})
+        pq.write_table(table, args.predictions)
+    logger.info("%s/%s: accuracy %.4f, macro-F1 %.4f on %d test rows",
+                args.dataset, args.model, metrics["accuracy"], metrics["f1_macro"], metrics["n"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))

@@ -1,0 +1,71 @@
+"""Stage `train@<dataset>-<model>`: fit one model on one data set.
+
+Transformers are fine-tuned with the Hugging Face Trainer (curves logged with DVCLive
+to LIVE_DIR); the TF-IDF baseline is fitted with scikit-learn. Either way MODEL_DIR gets
+the best model (safetensors) plus textcls.json, and METRICS gets training time,
+parameter count and validation scores.
+
+    python stages/train.py DATASET MODEL TOKENIZED_DIR MODEL_DIR METRICS LIVE_DIR \
+        [--checkpoints DIR] [--params params.yaml]
+"""
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+from textcls import baseline, models, train
+from textcls.cli import run
+from textcls.errors import ParamsError
+from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
+from textcls.params import ModelParams, load_params
+from textcls.tokenization import read_split
+
+logger = logging.getLogger("train")
+
+
+def train_tfidf(tokenized: Path, model: ModelParams, seed: int, out: Path) -> dict:
+    meta = read_json(tokenized / "meta.json")
+    train_split, val_split = read_split(tokenized, "train"), read_split(tokenized, "validation")
+    clf, metrics = baseline.train_tfidf(
+        train_split.column("text").to_pylist(), train_split.column("label").to_numpy(),
+        val_split.column("text").to_pylist(), val_split.column("label").to_numpy(), model.tfidf, seed)
+    clf.save(out, model.tfidf)
+    write_json(out / models.MODEL_CARD, {"kind": "tfidf", "label_names": meta["label_names"],
+                                        "prefix": meta["prefix"], "params": dataclasses.asdict(model),
+                                        "seed": seed})
+    return metrics
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("model", help="key under models in params.yaml")
+    parser.add_argument("tokenized_dir")
+    parser.add_argument("model_dir")
+    parser.add_argument("metrics", help="JSON file for training metrics")
+    parser.add_argument("live_dir", help="DVCLive folder for training curves")
+    parser.add_argument("--checkpoints", default=None, help="scratch folder for Trainer checkpoints")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    if args.model not in params.models:
+        raise ParamsError(f"Unknown model {args.model!r}: add it under models in {args.params}. "
+                          f"Known: {sorted(params.models)}.")
+    model, seed = params.models[args.model], params.base.seed
+    tokenized = Path(args.tokenized_dir)
+    checkpoints = Path(args.checkpoints or f"checkpoints/{args.dataset}/{args.model}")
+    with atomic_outputs(args.metrics, args.live_dir), atomic_dir(args.model_dir) as out:
+        if model.kind == "tfidf":
+            Path(args.live_dir).mkdir(parents=True)  # same outputs for every kind; no curves to log
+            metrics = train_tfidf(tokenized, model, seed, out)
+        else:
+            metrics = train.train_transformer(tokenized, model, seed, out, checkpoints, Path(args.live_dir))
+        write_json(args.metrics, {"dataset": args.dataset, "model": args.model, "kind": model.kind, **metrics})
+    logger.info("%s/%s: %s", args.dataset, args.model, metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))
