@@ -31,10 +31,19 @@ def train_tfidf(tokenized: Path, model: ModelParams, seed: int, out: Path) -> di
         train_split.column("text").to_pylist(), train_split.column("label").to_numpy(),
         val_split.column("text").to_pylist(), val_split.column("label").to_numpy(), model.tfidf, seed)
     clf.save(out, model.tfidf)
-    write_json(out / models.MODEL_CARD, {"kind": "tfidf", "label_names": meta["label_names"],
-                                        "prefix": meta["prefix"], "params": dataclasses.asdict(model),
-                                        "seed": seed})
+    card = {"kind": "tfidf", "label_names": meta["label_names"], "prefix": meta["prefix"],
+            "params": dataclasses.asdict(model), "seed": seed}
+    write_json(out / models.MODEL_CARD, card)
     return metrics
+
+
+def log_final_scores(metrics: dict, live_dir: Path) -> None:
+    """A model fitted in one step has no curve: log its validation scores as step 0 (same plot layout)."""
+    from dvclive import Live
+
+    with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) as live:
+        for name in ("accuracy", "f1_macro", "loss"):
+            live.log_metric(f"eval/{name}", metrics[f"val_{name}"])
 
 
 def main(argv=None) -> int:
@@ -58,8 +67,8 @@ def main(argv=None) -> int:
     checkpoints = Path(args.checkpoints or f"checkpoints/{args.dataset}/{args.model}")
     with atomic_outputs(args.metrics, args.live_dir), atomic_dir(args.model_dir) as out:
         if model.kind == "tfidf":
-            Path(args.live_dir).mkdir(parents=True)  # same outputs for every kind; no curves to log
             metrics = train_tfidf(tokenized, model, seed, out)
+            log_final_scores(metrics, Path(args.live_dir))
         else:
             metrics = train.train_transformer(tokenized, model, seed, out, checkpoints, Path(args.live_dir))
         write_json(args.metrics, {"dataset": args.dataset, "model": args.model, "kind": model.kind, **metrics})

@@ -53,9 +53,10 @@ class TfidfClassifier:
     def save(self, folder: Path, cfg: TfidfParams) -> None:
         vocab = {term: int(i) for term, i in self.vectorizer.vocabulary_.items()}
         write_json(folder / VOCABULARY, vocab)
-        save_file({"idf": self.vectorizer.idf_.astype(np.float32), "coef": self.clf.coef_,
-                   "intercept": self.clf.intercept_, "classes": self.clf.classes_.astype(np.int64)},
-                  str(folder / WEIGHTS))
+        arrays = {"idf": self.vectorizer.idf_.astype(np.float32), "coef": self.clf.coef_,
+                  "intercept": self.clf.intercept_, "classes": self.clf.classes_.astype(np.int64)}
+        # safetensors writes the raw buffer: a Fortran-ordered coef_ would be saved transposed
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(folder / WEIGHTS))
 
     @classmethod
     def load(cls, folder: Path, cfg: TfidfParams) -> "TfidfClassifier":
