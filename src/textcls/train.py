@@ -91,7 +91,7 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
         result = trainer.train()
         train_time = time.perf_counter() - start
         best = trainer.evaluate()  # the best checkpoint is loaded at the end of training
-    trainer.save_model(str(out))
+    trainer.model.save_pretrained(str(out))  # not trainer.save_model: it adds a pickled training_args.bin
     tokenizer.save_pretrained(str(out))
     write_json(out / models.MODEL_CARD, {
         "kind": "transformer", "label_names": label_names, "prefix": meta["prefix"],

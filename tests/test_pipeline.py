@@ -1,0 +1,177 @@
+"""End-to-end: `dvc repro` of the real dvc.yaml and stages on tiny data and tiny local models.
+
+These tests copy the project's dvc.yaml, stages/ and src/ into a temporary git+DVC repo,
+point params at a generated data set and two tiny random-initialised BERTs (built from a
+config, no network), run the pipeline once, then check the caching contract.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+WORDS = {
+    "sports": "goal match team coach league score season player cup win".split(),
+    "politics": "vote senate law minister party election policy court bill govern".split(),
+    "tech": "chip software cloud data robot phone code network startup laptop".split(),
+}
+SHARED = "the a today new big says after over with report".split()
+
+
+def write_toy_data(folder: Path, rows_per_class: int, seed: int) -> None:
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    for split, n in (("train", rows_per_class), ("test", rows_per_class // 2)):
+        lines = ["text,label"]
+        for label, words in WORDS.items():
+            for _ in range(n):
+                text = " ".join(rng.choice(words) if rng.random() < 0.5 else rng.choice(SHARED) for _ in range(8))
+                lines.append(f"{text},{label}")
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_tiny_bert(folder: Path) -> None:
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *SHARED, *sum(WORDS.values(), [])]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertForSequenceClassification(config).save_pretrained(folder)  # safetensors
+
+
+def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def ran_stages(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def changed_stages(repo: Path) -> set[str]:
+    return set(json.loads(run(["dvc", "status", "--json"], repo).stdout or "{}"))
+
+
+def edit_params(repo: Path, edit) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    edit(params)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A git+DVC repo with the project's pipeline, reproduced once on tiny data."""
+    root = tmp_path_factory.mktemp("e2e")
+    repo = root / "project"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for name in ("stages", "src"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    write_toy_data(root / "toy", rows_per_class=60, seed=0)
+    write_tiny_bert(root / "tiny-bert")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["datasets"] = {"toy": {"format": "csv", "path": str(root / "toy"),
+                                  "files": {"train": "train.csv", "test": "test.csv"},
+                                  "carve": {"validation": 0.2}}}
+    tiny = {"kind": "transformer", "source": str(root / "tiny-bert"), "tokenizer": {},
+            "lr": 5e-3, "epochs": 2, "batch_size": 16, "logging_steps": 2}
+    params["models"] = {"tiny": tiny, "tiny2": {**tiny, "lr": 1e-3}, "tfidf": params["models"]["tfidf"]}
+    params["tokenize"]["max_length"] = 32
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], repo)
+    run(["dvc", "init", "-q"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], repo)
+    proc = run(["dvc", "repro"], repo)
+    repo.joinpath("first_repro.log").write_text(proc.stdout)
+    return repo
+
+
+def test_repro_builds_every_stage_and_a_leaderboard(repo):
+    """Check that one `dvc repro` runs every stage and writes metrics for every (dataset, model)."""
+    ran = ran_stages(repo.joinpath("first_repro.log").read_text())
+    models = ("tiny", "tiny2", "tfidf")
+    expected = {"prepare@toy", "aggregate"} | {f"{s}@toy-{m}" for s in ("tokenize", "train", "evaluate")
+                                                for m in models}
+    assert ran == expected
+    board = json.loads((repo / "metrics/leaderboard.json").read_text())
+    assert set(board["toy"]) == set(models)
+    for model in models:
+        ev = json.loads((repo / f"metrics/eval/toy/{model}.json").read_text())
+        assert 0.0 <= ev["accuracy"] <= 1.0 and set(ev["per_class"]) == set(WORDS)
+        assert (repo / f"models/toy/{model}/textcls.json").is_file()
+    assert list((repo / "models/toy/tiny").glob("*.safetensors"))
+    assert not list((repo / "models/toy/tiny").glob("*.bin"))
+    # the toy classes are separable by vocabulary: the baseline must learn them
+    assert board["toy"]["tfidf"]["accuracy"] > 0.9
+    assert "| tiny " in (repo / "metrics/leaderboard.md").read_text()
+
+
+def test_noop_repro_runs_nothing(repo):
+    """Check that a second `dvc repro` with nothing changed runs no stage."""
+    assert changed_stages(repo) == set()
+    assert ran_stages(run(["dvc", "repro"], repo).stdout) == set()
+
+
+def test_metrics_show_lists_accuracy_and_f1_for_every_model(repo):
+    """Check that `dvc metrics show --json` carries accuracy and macro-F1 for every (dataset, model)."""
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
+    board = next(iter(shown.values()))["data"]["metrics/leaderboard.json"]["data"]
+    for model in ("tiny", "tiny2", "tfidf"):
+        assert {"accuracy", "f1_macro"} <= set(board["toy"][model])
+
+
+def test_shared_tokenizer_output_is_stored_once(repo):
+    """Check that two models with the same tokenizer produce byte-identical tokenized data (one DVC object)."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    md5 = {m: lock[f"tokenize@toy-{m}"]["outs"][0]["md5"] for m in ("tiny", "tiny2", "tfidf")}
+    assert md5["tiny"] == md5["tiny2"] != md5["tfidf"]
+
+
+def test_changing_one_models_lr_reruns_only_that_model(repo):
+    """Check that editing models.tiny.lr invalidates only tiny's train (then evaluate and aggregate)."""
+    edit_params(repo, lambda p: p["models"]["tiny"].update(lr=4e-3))
+    assert changed_stages(repo) == {"train@toy-tiny"}
+    ran = ran_stages(run(["dvc", "repro"], repo).stdout)
+    assert ran == {"train@toy-tiny", "evaluate@toy-tiny", "aggregate"}
+    assert changed_stages(repo) == set()
+
+
+def test_changing_max_length_reruns_tokenize_and_downstream(repo):
+    """Check that tokenize.max_length reruns every tokenize stage and the transformers' train/evaluate."""
+    edit_params(repo, lambda p: p["tokenize"].update(max_length=8))  # toy texts are 10 tokens long
+    assert changed_stages(repo) == {f"tokenize@toy-{m}" for m in ("tiny", "tiny2", "tfidf")}
+    ran = ran_stages(run(["dvc", "repro"], repo).stdout)
+    # TF-IDF's tokenized data does not depend on max_length: DVC sees an identical output and stops there
+    expected = {f"tokenize@toy-{m}" for m in ("tiny", "tiny2", "tfidf")}
+    expected |= {f"{s}@toy-{m}" for s in ("train", "evaluate") for m in ("tiny", "tiny2")} | {"aggregate"}
+    assert ran == expected
+
+
+def test_invalid_params_fail_before_any_work(repo):
+    """Check that a bad value fails the stage with one clear line naming the key, and leaves no output."""
+    edit_params(repo, lambda p: p["models"]["tiny2"].update(batch_size=0))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["dvc", "repro", "train@toy-tiny2"], cwd=repo, env=env, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "The 'models.tiny2.batch_size' parameter must be an integer > 0. Got 0 instead." in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (repo / "models/toy/tiny2").exists()
