@@ -175,3 +175,18 @@ def test_invalid_params_fail_before_any_work(repo):
     assert "The 'models.tiny2.batch_size' parameter must be an integer > 0. Got 0 instead." in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (repo / "models/toy/tiny2").exists()
+
+
+def test_reference_profile_builds_the_hub_dag(tmp_path):
+    """Check that configs/reference.yaml yields download -> prepare -> ... stages for the five hub models."""
+    for name in ("dvc.yaml",):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "configs/reference.yaml", tmp_path / "params.yaml")
+    run(["git", "init", "-q"], tmp_path)
+    run(["dvc", "init", "-q"], tmp_path)
+    stages = {line.split()[0] for line in run(["dvc", "stage", "list"], tmp_path).stdout.splitlines()}
+    models = ("bert", "roberta", "distilbert", "albert", "t5_small", "tfidf")
+    assert {"download@ag_news", "download@sst2", "prepare@ag_news", "aggregate"} <= stages
+    assert {f"train@{d}-{m}" for d in ("ag_news", "sst2") for m in models} <= stages
+    dag = run(["dvc", "dag", "--dot", "prepare@ag_news"], tmp_path).stdout
+    assert "download@ag_news" in dag

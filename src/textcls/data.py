@@ -232,11 +232,15 @@ def prepare(spec: DatasetParams, seed: int) -> tuple[dict[str, pd.DataFrame], di
             if short:
                 logger.warning("datasets.%s: n_per_class.%s=%d but only %s available; using all of them",
                                spec.name, split, n, short)
-    comparable = not carved and not subsampled
+    # Published numbers: the official test split, a model trained on the full train split.
+    # A validation split carved from train (5-10 % fewer training rows) keeps them comparable.
+    comparable = "test" not in carved and "train" not in carved and not subsampled
     notes = []
-    if carved:
+    if "test" in carved or "train" in carved:
         notes.append(f"Splits {sorted(carved)} were carved (seed {seed}): numbers are not comparable "
                      "to published results on this data set.")
+    elif carved:
+        notes.append(f"The validation split was carved from train (seed {seed}) for model selection.")
     if subsampled:
         notes.append(f"Splits {sorted(subsampled)} were subsampled per class: numbers are not comparable "
                      "to published results on the full data.")

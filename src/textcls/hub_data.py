@@ -18,8 +18,9 @@ from textcls.params import HubDatasetParams
 logger = logging.getLogger(__name__)
 
 OFFLINE_HINT = (
-    "If this machine is offline, use the offline mirror instead: keep `hub_datasets: {}` and point "
-    "datasets.<name>.path at ../shared/datasets/<name> (the default params.yaml does), see README 'Offline mirror'."
+    "If this machine is offline, use the offline profile instead: `git checkout params.yaml` (the default "
+    "params.yaml lists no hub_datasets and reads ../shared/datasets/<name>), or point datasets.<name>.path "
+    "at your own copy of the mirror; see README 'Offline mirror'."
 )
 
 

@@ -1,0 +1,283 @@
+"""TF-IDF baseline persistence, test metrics and the leaderboard."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from textcls import baseline, evaluation, leaderboard
+from textcls.errors import TextclsError
+from textcls.params import TfidfParams
+
+# --------------------------------------------------------------------------- TF-IDF baseline
+
+TOPICS = {
+    0: ["world leader talks", "war talks world", "leader of the world", "world war leader"],
+    1: ["team game win", "match lost team", "game match win", "team win match"],
+    2: ["stock market price", "shares price market", "market shares stock", "price of stock"],
+    3: ["space science computer", "software computer science", "science of space", "computer software space"],
+}
+TRAIN_TEXTS = [t for texts in TOPICS.values() for t in texts]
+TRAIN_LABELS = np.array([label for label, texts in TOPICS.items() for _ in texts])
+PROBE_TEXTS = ["world talks", "team match", "stock shares", "space software", "world market game science",
+               "unseen words only", "price war"]
+
+
+@pytest.fixture
+def tfidf_cfg() -> TfidfParams:
+    return TfidfParams(ngram_max=2, min_df=1, max_features=None, C=10.0, max_iter=1000)
+
+
+@pytest.fixture
+def fitted(tfidf_cfg) -> baseline.TfidfClassifier:
+    """A 4-class TF-IDF model whose coef_ is Fortran-ordered (as lbfgs leaves it; forced so the test always covers it)."""
+    model = baseline.TfidfClassifier.fit(TRAIN_TEXTS, TRAIN_LABELS, tfidf_cfg, seed=0)
+    model.clf.coef_ = np.asfortranarray(model.clf.coef_)
+    assert model.clf.coef_.shape[0] == 4 and model.clf.coef_.shape[1] > 4  # a transpose cannot go unnoticed
+    assert not model.clf.coef_.flags.c_contiguous
+    return model
+
+
+def test_tfidf_round_trip(tmp_path, fitted, tfidf_cfg):
+    """Check that a saved and reloaded TF-IDF model gives identical probabilities, coefficients and classes."""
+    before = fitted.predict_proba(PROBE_TEXTS)
+    fitted.save(tmp_path, tfidf_cfg)
+    loaded = baseline.TfidfClassifier.load(tmp_path, tfidf_cfg)
+    after = loaded.predict_proba(PROBE_TEXTS)
+    assert after.shape == (len(PROBE_TEXTS), 4)
+    np.testing.assert_allclose(after, before, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(loaded.clf.coef_, fitted.clf.coef_)
+    np.testing.assert_array_equal(loaded.clf.classes_, [0, 1, 2, 3])
+    assert loaded.n_parameters == fitted.n_parameters
+    assert loaded.predict_proba(TRAIN_TEXTS).argmax(axis=1).tolist() == TRAIN_LABELS.tolist()
+
+
+def test_tfidf_round_trip_catches_transposed_coef(tmp_path, fitted, tfidf_cfg, monkeypatch):
+    """Check that the round-trip test would catch the old bug (Fortran-ordered coef_ saved as raw, transposed bytes)."""
+
+    class NumpyWithoutContiguous:  # numpy as baseline.py sees it, minus the fix
+        def __getattr__(self, name):
+            return getattr(np, name)
+
+        @staticmethod
+        def ascontiguousarray(a):
+            return a
+
+    monkeypatch.setattr(baseline, "np", NumpyWithoutContiguous())
+    fitted.save(tmp_path, tfidf_cfg)
+    loaded = baseline.TfidfClassifier.load(tmp_path, tfidf_cfg)
+    assert not np.allclose(loaded.predict_proba(PROBE_TEXTS), fitted.predict_proba(PROBE_TEXTS))
+
+
+def test_tfidf_saved_without_pickle(tmp_path, fitted, tfidf_cfg):
+    """Check that the saved folder holds only vocabulary.json and tfidf.safetensors (no pickle/joblib files)."""
+    fitted.save(tmp_path, tfidf_cfg)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["tfidf.safetensors", "vocabulary.json"]
+    assert not [n for n in names if n.endswith((".pkl", ".pickle", ".joblib", ".bin", ".pt", ".npy", ".npz"))]
+    vocab = json.loads((tmp_path / "vocabulary.json").read_text(encoding="utf-8"))
+    assert vocab == {t: int(i) for t, i in fitted.vectorizer.vocabulary_.items()}
+
+
+def test_train_tfidf_metrics(tfidf_cfg):
+    """Check that train_tfidf returns the model and validation metrics with the train-metrics keys."""
+    model, metrics = baseline.train_tfidf(TRAIN_TEXTS, TRAIN_LABELS, PROBE_TEXTS[:4], [0, 1, 2, 3], tfidf_cfg, 0)
+    assert isinstance(model, baseline.TfidfClassifier)
+    assert metrics["val_accuracy"] == 1.0
+    assert metrics["train_rows"] == len(TRAIN_TEXTS)
+    assert metrics["params"] == model.n_parameters
+    assert {"train_time_s", "val_f1_macro", "val_loss", "vocabulary_size", "device", "precision"} <= set(metrics)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+NAMES = ["a", "b", "c"]
+LABELS = np.array([0, 0, 1, 1, 2])
+PROBS = np.array([
+    [0.7, 0.2, 0.1],  # pred a, true a
+    [0.4, 0.5, 0.1],  # pred b, true a
+    [0.1, 0.8, 0.1],  # pred b, true b
+    [0.2, 0.6, 0.2],  # pred b, true b
+    [0.5, 0.3, 0.2],  # pred a, true c
+])
+
+
+def test_classification_metrics_hand_computed():
+    """Check that classification_metrics matches hand-computed accuracy, F1, log loss and per-class scores."""
+    m = evaluation.classification_metrics(LABELS, PROBS, NAMES)
+    # a: tp 1, fp 1, fn 1 -> P .5 R .5 F1 .5; b: tp 2, fp 1, fn 0 -> P 2/3 R 1 F1 .8; c: never predicted -> 0
+    assert m["accuracy"] == pytest.approx(0.6)
+    assert m["f1_macro"] == pytest.approx((0.5 + 0.8 + 0.0) / 3, abs=1e-6)
+    assert m["f1_weighted"] == pytest.approx((0.5 * 2 + 0.8 * 2 + 0.0 * 1) / 5, abs=1e-6)
+    expected_loss = -(math.log(0.7) + math.log(0.4) + math.log(0.8) + math.log(0.6) + math.log(0.2)) / 5
+    assert m["loss"] == pytest.approx(expected_loss, abs=1e-6)
+    assert m["n"] == 5
+    assert list(m["per_class"]) == NAMES
+    assert m["per_class"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert m["per_class"]["b"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2},
+                                                abs=1e-6)
+    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    json.dumps(m)  # plain Python types only
+
+
+def test_classification_metrics_class_absent_from_test():
+    """Check that a class with no test rows still appears in per_class (support 0) and loss stays finite."""
+    labels = np.array([0, 0, 1])
+    probs = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1]])
+    m = evaluation.classification_metrics(labels, probs, NAMES)
+    assert m["per_class"]["c"]["support"] == 0
+    assert m["accuracy"] == pytest.approx(2 / 3, abs=1e-6)
+    assert math.isfinite(m["loss"])
+
+
+@pytest.mark.filterwarnings("ignore:The y_prob values do not sum to one")
+def test_classification_metrics_zero_probability_clipped():
+    """Check that a zero probability on the true class gives a finite, clipped loss (-log 1e-7)."""
+    labels = np.array([0, 1])
+    probs = np.array([[0.0, 1.0], [0.0, 1.0]])
+    m = evaluation.classification_metrics(labels, probs, ["x", "y"])
+    assert m["loss"] == pytest.approx(-math.log(1e-7) / 2, rel=1e-3)
+
+
+def test_confusion_rows():
+    """Check that confusion_rows gives one {actual, predicted} row of class names per example."""
+    preds = PROBS.argmax(axis=1)
+    assert evaluation.confusion_rows(LABELS, preds, NAMES) == [
+        {"actual": "a", "predicted": "a"},
+        {"actual": "a", "predicted": "b"},
+        {"actual": "b", "predicted": "b"},
+        {"actual": "b", "predicted": "b"},
+        {"actual": "c", "predicted": "a"},
+    ]
+
+
+# --------------------------------------------------------------------------- leaderboard
+
+METRICS = ["accuracy", "f1_macro", "loss"]
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj), encoding="utf-8")
+
+
+def eval_metrics(acc: float, loss: float, comparable: bool = False) -> dict:
+    return {"accuracy": acc, "f1_macro": acc - 0.01, "f1_weighted": acc - 0.02, "loss": loss, "n": 100,
+            "per_class": {"x": {"f1": acc}}, "comparable_to_published": comparable}
+
+
+@pytest.fixture
+def metric_dirs(tmp_path) -> tuple[Path, Path]:
+    """eval/<dataset>/<model>.json for two data sets, train metrics for some of them."""
+    ev, tr = tmp_path / "eval", tmp_path / "train"
+    write_json(ev / "ag_news" / "bert.json", eval_metrics(0.90, 0.30))
+    write_json(ev / "ag_news" / "minilm.json", eval_metrics(0.92, 0.35))
+    write_json(ev / "ag_news" / "tfidf.json", eval_metrics(0.85, 0.45))
+    write_json(ev / "sst2" / "minilm.json", eval_metrics(0.80, 0.40, comparable=True))
+    write_json(ev / "sst2" / "tfidf.json", eval_metrics(0.78, 0.50, comparable=True))
+    for dataset, model, params in (("ag_news", "bert", 110), ("ag_news", "minilm", 22), ("ag_news", "tfidf", 5),
+                                   ("sst2", "minilm", 22), ("sst2", "tfidf", 3)):
+        write_json(tr / dataset / f"{model}.json", {"params": params, "train_time_s": 1.5, "device": "cpu",
+                                                    "precision": "fp32", "train_samples_per_s": 10.0})
+    return ev, tr
+
+
+def test_collect(metric_dirs):
+    """Check that collect makes one row per eval file with its metrics and train columns."""
+    table = leaderboard.collect(*metric_dirs, METRICS)
+    assert len(table) == 5
+    assert table["entry"].tolist() == ["ag_news/bert", "ag_news/minilm", "ag_news/tfidf", "sst2/minilm", "sst2/tfidf"]
+    row = table.set_index("entry").loc["ag_news/minilm"]
+    assert row["accuracy"] == 0.92 and row["loss"] == 0.35 and row["params"] == 22 and row["device"] == "cpu"
+    assert "per_class" not in table.columns and "f1_weighted" not in table.columns
+
+
+def test_collect_without_train_file(metric_dirs):
+    """Check that a model without train metrics still gets a row, with empty train columns."""
+    ev, tr = metric_dirs
+    (tr / "sst2" / "tfidf.json").unlink()
+    table = leaderboard.collect(ev, tr, METRICS)
+    row = table.set_index("entry").loc["sst2/tfidf"]
+    assert pd.isna(row["train_time_s"])
+
+
+def test_rank_per_dataset(metric_dirs):
+    """Check that rank orders best first within each data set (accuracy descending) and numbers ranks from 1."""
+    table = leaderboard.rank(leaderboard.collect(*metric_dirs, METRICS), "accuracy")
+    assert table["entry"].tolist() == ["ag_news/minilm", "ag_news/bert", "ag_news/tfidf", "sst2/minilm", "sst2/tfidf"]
+    assert table["rank"].tolist() == [1, 2, 3, 1, 2]
+    assert list(table.columns[:4]) == ["entry", "dataset", "model", "rank"]
+
+
+def test_rank_loss_ascending(metric_dirs):
+    """Check that ranking by loss puts the lowest loss first."""
+    table = leaderboard.rank(leaderboard.collect(*metric_dirs, METRICS), "loss")
+    ag = table[table["dataset"] == "ag_news"]
+    assert ag["model"].tolist() == ["bert", "minilm", "tfidf"]
+    assert ag["loss"].is_monotonic_increasing
+
+
+def test_rank_unknown_sort_by(metric_dirs):
+    """Check that an unknown sort_by raises TextclsError listing the columns."""
+    table = leaderboard.collect(*metric_dirs, METRICS)
+    with pytest.raises(TextclsError, match=r"sort_by='bleu' is not a leaderboard column.*Fix"):
+        leaderboard.rank(table, "bleu")
+
+
+def test_collect_missing_metric(metric_dirs):
+    """Check that a metric listed in aggregate.metrics but absent from an eval file raises TextclsError naming it."""
+    with pytest.raises(TextclsError, match=r"has no 'mcc'.*Fix"):
+        leaderboard.collect(*metric_dirs, [*METRICS, "mcc"])
+
+
+def test_collect_no_files(tmp_path):
+    """Check that an empty eval folder raises TextclsError telling to run evaluate first."""
+    (tmp_path / "eval").mkdir()
+    with pytest.raises(TextclsError, match="No evaluation metrics"):
+        leaderboard.collect(tmp_path / "eval", tmp_path / "train", METRICS)
+
+
+def test_to_metrics_json(metric_dirs):
+    """Check that to_metrics_json nests {dataset: {model: metrics + rank + params + train time}}, JSON-serialisable."""
+    table = leaderboard.rank(leaderboard.collect(*metric_dirs, METRICS), "accuracy")
+    out = leaderboard.to_metrics_json(table, METRICS)
+    assert set(out) == {"ag_news", "sst2"}
+    assert set(out["ag_news"]) == {"bert", "minilm", "tfidf"}
+    assert out["ag_news"]["minilm"] == {"accuracy": 0.92, "f1_macro": pytest.approx(0.91), "loss": 0.35, "rank": 1,
+                                        "params": 22, "train_time_s": 1.5}
+    assert out["sst2"]["tfidf"]["rank"] == 2
+    assert json.loads(json.dumps(out, allow_nan=False)) == out
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: when a model has no train metrics file (collect allows it), pandas turns the params/train_time_s "
+    "columns into float64 with NaN, so to_metrics_json emits NaN (invalid JSON in leaderboard.json) and "
+    "params as floats (22.0) for every other model"))
+def test_to_metrics_json_without_train_file(metric_dirs):
+    """Check that a model without train metrics gets null params in valid JSON and the others keep integer params."""
+    ev, tr = metric_dirs
+    (tr / "sst2" / "tfidf.json").unlink()
+    table = leaderboard.rank(leaderboard.collect(ev, tr, METRICS), "accuracy")
+    out = leaderboard.to_metrics_json(table, METRICS)
+    json.dumps(out, allow_nan=False)
+    assert out["sst2"]["tfidf"]["params"] is None
+    assert isinstance(out["ag_news"]["minilm"]["params"], int)
+
+
+def test_to_markdown(metric_dirs):
+    """Check that to_markdown has a section per data set, names the best model and flags non-comparable numbers."""
+    table = leaderboard.rank(leaderboard.collect(*metric_dirs, METRICS), "accuracy")
+    md = leaderboard.to_markdown(table, "accuracy")
+    assert md.startswith("# Leaderboard")
+    assert "## ag_news" in md and "## sst2" in md
+    assert "Best by accuracy: **minilm** (0.9200)." in md
+    assert "Best by accuracy: **minilm** (0.8000)." in md
+    ag_section, sst2_section = md.split("## sst2")
+    assert "not comparable to published numbers" in ag_section
+    assert "not comparable to published numbers" not in sst2_section
+    assert "| model" in md and "ag_news/minilm" not in md  # entry column dropped
