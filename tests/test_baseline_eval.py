@@ -254,10 +254,6 @@ def test_to_metrics_json(metric_dirs):
     assert json.loads(json.dumps(out, allow_nan=False)) == out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: when a model has no train metrics file (collect allows it), pandas turns the params/train_time_s "
-    "columns into float64 with NaN, so to_metrics_json emits NaN (invalid JSON in leaderboard.json) and "
-    "params as floats (22.0) for every other model"))
 def test_to_metrics_json_without_train_file(metric_dirs):
     """Check that a model without train metrics gets null params in valid JSON and the others keep integer params."""
     ev, tr = metric_dirs

@@ -48,12 +48,17 @@ AG_NEWS_SAMPLE = (
 )
 
 
+AG_NAMES = ["World", "Sports", "Business", "Sci/Tech"]
+
+
 def test_ag_news_csv_quirks(tmp_path):
     """Check that AG News rows keep quoted commas, literal backslashes, #36; and doubled quotes, as the hub loader does."""
     path = write(tmp_path / "test.csv", AG_NEWS_SAMPLE)
     df = data.read_ag_news_csv(path)
     assert list(df.columns) == ["text", "label", "row"]
-    assert df["label"].tolist() == [2, 3, 0, 1]  # class - 1
+    assert df["label"].tolist() == [3, 4, 1, 2]  # the file's classes; encode_labels maps them to class - 1
+    spec = make_spec(tmp_path, format="ag_news_csv", files={"test": "test.csv"})
+    assert data.encode_labels(df, AG_NAMES, spec)["label"].tolist() == [2, 3, 0, 1]
     assert df["text"].tolist() == [
         "Wall St. Bears Claw Back, Into the Black (Reuters) "
         "Reuters - Short-sellers, Wall Street's dwindling\\band of ultra-cynics, are seeing green again.",
@@ -79,8 +84,9 @@ def test_ag_news_csv_matches_hub_loader(tmp_path):
             expected_labels.append(int(label) - 1)
             expected_texts.append(" ".join((title, description)))
     df = data.read_ag_news_csv(path)
+    spec = make_spec(tmp_path, format="ag_news_csv", files={"test": "test.csv"})
     assert df["text"].tolist() == expected_texts
-    assert df["label"].tolist() == expected_labels
+    assert data.encode_labels(df, AG_NAMES, spec)["label"].tolist() == expected_labels
 
 
 def test_ag_news_real_mirror(shared_datasets_dir):
@@ -90,7 +96,7 @@ def test_ag_news_real_mirror(shared_datasets_dir):
         pytest.skip(f"{folder} not available")
     df = data.read_ag_news_csv(folder / "test.csv")
     assert len(df) == 7600
-    assert df["label"].value_counts().sort_index().to_dict() == {0: 1900, 1: 1900, 2: 1900, 3: 1900}
+    assert df["label"].value_counts().sort_index().to_dict() == {1: 1900, 2: 1900, 3: 1900, 4: 1900}
     assert (df["text"].str.strip() != "").all()
     assert "A second\\team of rocketeers" in df["text"][1]  # backslash kept, as on the hub
     spec = DatasetParams(name="ag_news", format="ag_news_csv", path=str(folder), files={"test": "test.csv"})
@@ -278,14 +284,11 @@ def test_ag_news_class_out_of_range(tmp_path):
     write(tmp_path / "classes.txt", "World\nSports\nBusiness\nSci/Tech\n")
     spec = make_spec(tmp_path, format="ag_news_csv", files={"test": "test.csv"})
     df = data.read_split(spec, "test")
-    with pytest.raises(DataError, match=r"label .*4\)? is not one of the 4 classes") as excinfo:
+    with pytest.raises(DataError, match=r"label '5' is not one of the 4 classes") as excinfo:
         data.encode_labels(df, data.resolve_label_names(spec, {"test": df}), spec)
     assert_fix_error(excinfo, path, row=2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: data.encode_labels formats the bad label with !r, so numeric labels from parquet/jsonl/AG News "
-    "appear as 'np.int64(2)' in the error message instead of the value in the file"))
 def test_label_out_of_range_message_shows_plain_value(tmp_path):
     """Check that an out-of-range integer label from parquet is quoted as in the file, not as a numpy repr."""
     path = tmp_path / "train.parquet"
@@ -296,20 +299,16 @@ def test_label_out_of_range_message_shows_plain_value(tmp_path):
         data.encode_labels(df, ["neg", "pos"], spec)
     assert_fix_error(excinfo, path, row=3)
     assert "np.int64" not in str(excinfo.value)
-    assert "label 2 is not one of" in str(excinfo.value)
+    assert "label '2' is not one of" in str(excinfo.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a CSV/TSV row with an empty label cell is not rejected: resolve_label_names turns '' into a class "
-    "name and, with integer labels, switches to sorted string names ['', '0', '1'], silently shifting every label"))
 def test_empty_label_cell(tmp_path):
     """Check that a row with an empty label cell raises DataError naming the file and row, not a new class ''."""
     path = write(tmp_path / "train.csv", "text,label\na,0\nb,\nc,1\nd,1\n")
     spec = make_spec(tmp_path)
     df = data.read_split(spec, "train")
-    with pytest.raises(DataError) as excinfo:
-        names = data.resolve_label_names(spec, {"train": df})
-        data.encode_labels(df, names, spec)
+    with pytest.raises(DataError, match="empty label") as excinfo:
+        data.check_cells(df, spec)
     assert_fix_error(excinfo, path, row=3)
 
 
@@ -320,7 +319,7 @@ def test_empty_text(tmp_path, bad_text):
     spec = make_spec(tmp_path)
     df = data.read_split(spec, "train")
     with pytest.raises(DataError, match="empty text") as excinfo:
-        data.check_texts(df, spec)
+        data.check_cells(df, spec)
     assert_fix_error(excinfo, path, row=3)
 
 
@@ -500,9 +499,18 @@ def test_prepare_meta_carved_and_subsampled(tmp_path):
     assert len(frames["test"]) == 8
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: data.prepare records a split as 'subsampled' (comparable_to_published False, note says numbers are "
-    "not comparable) whenever n_per_class is set, even when the cap is >= every class size and no row was dropped"))
+def test_prepare_validation_carved_from_train_stays_comparable(tmp_path):
+    """Check that carving only validation from train keeps the official test split comparable, with a note."""
+    write_three_splits(tmp_path, rows("tr", 10), rows("te", 3))
+    spec = make_spec(tmp_path, files={"train": "train.csv", "test": "test.csv"}, carve={"validation": 0.2})
+    frames, meta = data.prepare(spec, seed=0)
+    assert meta["carved"] == {"validation": "carved from train"}
+    assert meta["subsampled"] == {}
+    assert meta["comparable_to_published"] is True
+    assert len(meta["notes"]) == 1 and "validation split was carved from train" in meta["notes"][0]
+    assert len(frames["validation"]) == 4 and len(frames["train"]) == 16 and len(frames["test"]) == 6
+
+
 def test_prepare_cap_above_available_is_still_comparable(tmp_path):
     """Check that an n_per_class cap that removes no rows does not mark the data as subsampled/not comparable."""
     write_three_splits(tmp_path, rows("tr", 5), rows("te", 3), rows("va", 2))
@@ -560,3 +568,13 @@ def test_duplicates_error(tmp_path):
     """Check that on_duplicates: error raises DataError with a fix."""
     with pytest.raises(DataError, match=r"also in test.*Fix"):
         data.prepare(duplicate_spec(tmp_path, "error"), seed=0)
+
+
+def test_integer_labels_must_start_at_zero_without_names(tmp_path):
+    """Check that 1-based integer labels without label_names raise instead of inventing an empty class '0'."""
+    write(tmp_path / "train.csv", "text,label\na,1\nb,2\nc,1\nd,2\n")
+    spec = make_spec(tmp_path)
+    df = data.read_split(spec, "train")
+    with pytest.raises(DataError, match=r"integer labels run 1\.\.2, not 0\.\.K-1") as excinfo:
+        data.resolve_label_names(spec, {"train": df})
+    assert "Fix" in str(excinfo.value)

@@ -26,6 +26,7 @@ WORDS = {
     "politics": "vote senate law minister party election policy court bill govern".split(),
     "tech": "chip software cloud data robot phone code network startup laptop".split(),
 }
+MODELS = ("tiny", "tiny2", "t5", "tfidf")  # two BERTs sharing a tokenizer, a T5 with a prefix, the baseline
 SHARED = "the a today new big says after over with report".split()
 
 
@@ -51,6 +52,23 @@ def write_tiny_bert(folder: Path) -> None:
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)
     BertForSequenceClassification(config).save_pretrained(folder)  # safetensors
+
+
+def write_tiny_t5(folder: Path) -> None:
+    """A random T5 classifier with a word-level tokenizer that appends </s> (as T5's does)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForSequenceClassification
+
+    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", "classify", ":", *SHARED,
+                                         *sum(WORDS.values(), [])])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(folder)
+    config = T5Config(vocab_size=len(vocab), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
+                      num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    T5ForSequenceClassification(config).save_pretrained(folder)
 
 
 def run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -87,13 +105,15 @@ def repo(tmp_path_factory) -> Path:
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     write_toy_data(root / "toy", rows_per_class=60, seed=0)
     write_tiny_bert(root / "tiny-bert")
+    write_tiny_t5(root / "tiny-t5")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["datasets"] = {"toy": {"format": "csv", "path": str(root / "toy"),
                                   "files": {"train": "train.csv", "test": "test.csv"},
                                   "carve": {"validation": 0.2}}}
     tiny = {"kind": "transformer", "source": str(root / "tiny-bert"), "tokenizer": {},
             "lr": 5e-3, "epochs": 2, "batch_size": 16, "logging_steps": 2}
-    params["models"] = {"tiny": tiny, "tiny2": {**tiny, "lr": 1e-3}, "tfidf": params["models"]["tfidf"]}
+    t5 = {**tiny, "source": str(root / "tiny-t5"), "tokenizer": {"prefix": "classify: "}}
+    params["models"] = {"tiny": tiny, "tiny2": {**tiny, "lr": 1e-3}, "t5": t5, "tfidf": params["models"]["tfidf"]}
     params["tokenize"]["max_length"] = 32
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], repo)
@@ -108,13 +128,12 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_builds_every_stage_and_a_leaderboard(repo):
     """Check that one `dvc repro` runs every stage and writes metrics for every (dataset, model)."""
     ran = ran_stages(repo.joinpath("first_repro.log").read_text())
-    models = ("tiny", "tiny2", "tfidf")
     expected = {"prepare@toy", "aggregate"} | {f"{s}@toy-{m}" for s in ("tokenize", "train", "evaluate")
-                                                for m in models}
+                                                for m in MODELS}
     assert ran == expected
     board = json.loads((repo / "metrics/leaderboard.json").read_text())
-    assert set(board["toy"]) == set(models)
-    for model in models:
+    assert set(board["toy"]) == set(MODELS)
+    for model in MODELS:
         ev = json.loads((repo / f"metrics/eval/toy/{model}.json").read_text())
         assert 0.0 <= ev["accuracy"] <= 1.0 and set(ev["per_class"]) == set(WORDS)
         assert (repo / f"models/toy/{model}/textcls.json").is_file()
@@ -135,15 +154,16 @@ def test_metrics_show_lists_accuracy_and_f1_for_every_model(repo):
     """Check that `dvc metrics show --json` carries accuracy and macro-F1 for every (dataset, model)."""
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], repo).stdout)
     board = next(iter(shown.values()))["data"]["metrics/leaderboard.json"]["data"]
-    for model in ("tiny", "tiny2", "tfidf"):
+    for model in MODELS:
         assert {"accuracy", "f1_macro"} <= set(board["toy"][model])
 
 
 def test_shared_tokenizer_output_is_stored_once(repo):
     """Check that two models with the same tokenizer produce byte-identical tokenized data (one DVC object)."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    md5 = {m: lock[f"tokenize@toy-{m}"]["outs"][0]["md5"] for m in ("tiny", "tiny2", "tfidf")}
-    assert md5["tiny"] == md5["tiny2"] != md5["tfidf"]
+    md5 = {m: lock[f"tokenize@toy-{m}"]["outs"][0]["md5"] for m in MODELS}
+    assert md5["tiny"] == md5["tiny2"]
+    assert len({md5["tiny"], md5["t5"], md5["tfidf"]}) == 3
 
 
 def test_changing_one_models_lr_reruns_only_that_model(repo):
@@ -155,14 +175,27 @@ def test_changing_one_models_lr_reruns_only_that_model(repo):
     assert changed_stages(repo) == set()
 
 
+def test_t5_inputs_carry_the_prefix_and_train_as_a_sequence_classifier(repo):
+    """Check that the T5 entry tokenizes with its "classify: " prefix and saves a T5ForSequenceClassification."""
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    ids = pq.read_table(repo / "data/tokenized/toy/t5/train.parquet").column("input_ids")[0].as_py()
+    tokenizer = AutoTokenizer.from_pretrained(repo / "data/tokenized/toy/t5/tokenizer")
+    assert tokenizer.convert_ids_to_tokens(ids[:2]) == ["classify", ":"] and ids[-1] == tokenizer.eos_token_id
+    card = json.loads((repo / "models/toy/t5/textcls.json").read_text())
+    config = json.loads((repo / "models/toy/t5/config.json").read_text())
+    assert card["prefix"] == "classify: " and config["architectures"] == ["T5ForSequenceClassification"]
+
+
 def test_changing_max_length_reruns_tokenize_and_downstream(repo):
     """Check that tokenize.max_length reruns every tokenize stage and the transformers' train/evaluate."""
     edit_params(repo, lambda p: p["tokenize"].update(max_length=8))  # toy texts are 10 tokens long
-    assert changed_stages(repo) == {f"tokenize@toy-{m}" for m in ("tiny", "tiny2", "tfidf")}
+    assert changed_stages(repo) == {f"tokenize@toy-{m}" for m in MODELS}
     ran = ran_stages(run(["dvc", "repro"], repo).stdout)
     # TF-IDF's tokenized data does not depend on max_length: DVC sees an identical output and stops there
-    expected = {f"tokenize@toy-{m}" for m in ("tiny", "tiny2", "tfidf")}
-    expected |= {f"{s}@toy-{m}" for s in ("train", "evaluate") for m in ("tiny", "tiny2")} | {"aggregate"}
+    expected = {f"tokenize@toy-{m}" for m in MODELS}
+    expected |= {f"{s}@toy-{m}" for s in ("train", "evaluate") for m in ("tiny", "tiny2", "t5")} | {"aggregate"}
     assert ran == expected
 
 

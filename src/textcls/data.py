@@ -26,8 +26,9 @@ def read_ag_news_csv(path: Path) -> pd.DataFrame:
     """The original AG News CSV: ``"class","title","description"``, class 1..4, no header.
 
     Parsed exactly as the Hugging Face ``ag_news`` loader does (``csv`` with
-    ``skipinitialspace``; text = title + " " + description; label = class - 1), so
-    records equal the hub's. Backslashes inside fields are kept, as on the hub.
+    ``skipinitialspace``; text = title + " " + description), so records equal the hub's.
+    Backslashes inside fields are kept, as on the hub. ``label`` keeps the file's class
+    (1..K); :func:`encode_labels` maps it to 0..K-1 via ``attrs["label_offset"]``.
     """
     rows, texts, labels = [], [], []
     try:
@@ -47,12 +48,14 @@ def read_ag_news_csv(path: Path) -> pd.DataFrame:
                     )
                 rows.append(reader.line_num)
                 texts.append(" ".join((title, description)))
-                labels.append(int(label) - 1)
+                labels.append(int(label))
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 at byte {err.start}. Fix: {_FIX_ENCODING}.") from None
     except csv.Error as err:
         raise DataError(f"{path}: malformed CSV ({err}). Fix: check quoting.") from None
-    return pd.DataFrame({"text": texts, "label": labels, "row": rows})
+    df = pd.DataFrame({"text": texts, "label": labels, "row": rows})
+    df.attrs["label_offset"] = 1  # classes 1..K in the file -> ids 0..K-1
+    return df
 
 
 def read_table(path: Path, spec: DatasetParams) -> pd.DataFrame:
@@ -112,6 +115,9 @@ def resolve_label_names(spec: DatasetParams, frames: dict[str, pd.DataFrame]) ->
     values = pd.concat([f["label"] for f in frames.values()])
     as_int = pd.to_numeric(values, errors="coerce")
     if as_int.notna().all() and (as_int == as_int.round()).all():
+        if as_int.min() != 0:
+            raise DataError(f"datasets.{spec.name}: integer labels run {int(as_int.min())}..{int(as_int.max())}, "
+                            "not 0..K-1. Fix: relabel them, use class names as labels, or set label_names.")
         return [str(i) for i in range(int(as_int.max()) + 1)]
     return sorted(values.astype(str).unique())  # sorted for determinism, as run_glue does
 
@@ -121,29 +127,31 @@ def encode_labels(df: pd.DataFrame, names: list[str], spec: DatasetParams) -> pd
     raw = df["label"]
     as_int = pd.to_numeric(raw, errors="coerce")
     if as_int.notna().all() and (as_int == as_int.round()).all():
-        ids = as_int.astype(int)
+        ids = as_int.astype(int) - df.attrs.get("label_offset", 0)
     else:
         ids = raw.astype(str).map({n: i for i, n in enumerate(names)})
     bad = ids.isna() | (ids < 0) | (ids >= len(names))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"{df.attrs.get('file')}, row {df['row'].iloc[i]}: label {raw.iloc[i]!r} is not one of the "
+            f"{df.attrs.get('file')}, row {df['row'].iloc[i]}: label {str(raw.iloc[i])!r} is not one of the "
             f"{len(names)} classes {names} (ids 0..{len(names) - 1}); {int(bad.sum())} such rows. "
             f"Fix: correct the labels or set datasets.{spec.name}.label_names."
         )
     return df.assign(label=ids.astype("int64").to_numpy())
 
 
-def check_texts(df: pd.DataFrame, spec: DatasetParams) -> None:
-    text = df["text"]
-    empty = text.isna() | (text.astype(str).str.strip() == "")
-    if empty.any():
-        i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise DataError(
-            f"{df.attrs.get('file')}, row {df['row'].iloc[i]}: empty text ({int(empty.sum())} such rows). "
-            f"Fix: remove or fill those rows, or check datasets.{spec.name}.text_column."
-        )
+def check_cells(df: pd.DataFrame, spec: DatasetParams) -> None:
+    """Reject empty/NaN texts and labels, naming the first such row."""
+    for column, key in (("text", "text_column"), ("label", "label_column")):
+        values = df[column]
+        empty = values.isna() | (values.astype(str).str.strip() == "")
+        if empty.any():
+            i = int(np.flatnonzero(empty.to_numpy())[0])
+            raise DataError(
+                f"{df.attrs.get('file')}, row {df['row'].iloc[i]}: empty {column} ({int(empty.sum())} such rows). "
+                f"Fix: remove or fill those rows, or check datasets.{spec.name}.{key}."
+            )
 
 
 def carve_splits(frames: dict[str, pd.DataFrame], spec: DatasetParams, seed: int) -> tuple[dict, dict]:
@@ -202,9 +210,10 @@ def cross_split_duplicates(frames: dict[str, pd.DataFrame]) -> dict[str, int]:
 def prepare(spec: DatasetParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
     """Read, validate, carve and subsample one data set. Returns the splits and their metadata."""
     frames = {split: read_split(spec, split) for split in spec.files}
+    for df in frames.values():
+        check_cells(df, spec)
     names = resolve_label_names(spec, frames)
     for split, df in frames.items():
-        check_texts(df, spec)
         frames[split] = encode_labels(df, names, spec)
     files = {split: df.attrs["file"] for split, df in frames.items()}
     classes = sorted(pd.concat([f["label"] for f in frames.values()]).unique())
@@ -228,7 +237,8 @@ def prepare(spec: DatasetParams, seed: int) -> tuple[dict[str, pd.DataFrame], di
         if n is not None:
             frames[split], available = subsample_per_class(frames[split], n, seed)
             short = {names[k]: v for k, v in available.items() if v < n}
-            subsampled[split] = {"n_per_class": n, "available": {names[k]: v for k, v in available.items()}}
+            if any(v > n for v in available.values()):  # rows were dropped
+                subsampled[split] = {"n_per_class": n, "available": {names[k]: v for k, v in available.items()}}
             if short:
                 logger.warning("datasets.%s: n_per_class.%s=%d but only %s available; using all of them",
                                spec.name, split, n, short)

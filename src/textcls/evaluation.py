@@ -16,7 +16,7 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, label_names: l
         "accuracy": round(float(accuracy_score(labels, preds)), 6),
         "f1_macro": round(float(f1_score(labels, preds, labels=ids, average="macro", zero_division=0)), 6),
         "f1_weighted": round(float(f1_score(labels, preds, labels=ids, average="weighted", zero_division=0)), 6),
-        "loss": round(float(log_loss(labels, np.clip(probs, 1e-7, 1.0), labels=ids)), 6),
+        "loss": round(float(log_loss(labels, _clipped(probs), labels=ids)), 6),
         "n": int(len(labels)),
         "per_class": {
             name: {"precision": round(float(precision[i]), 6), "recall": round(float(recall[i]), 6),
@@ -24,6 +24,12 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, label_names: l
             for i, name in enumerate(label_names)
         },
     }
+
+
+def _clipped(probs: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """Probabilities kept away from 0 (finite log loss) and renormalised to sum to 1."""
+    probs = np.clip(probs, eps, 1.0)
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 def confusion_rows(labels: np.ndarray, preds: np.ndarray, label_names: list[str]) -> list[dict]:

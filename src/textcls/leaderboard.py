@@ -33,7 +33,8 @@ def collect(eval_dir: Path, train_dir: Path, metrics: list[str]) -> pd.DataFrame
         rows.append(row)
     if not rows:
         raise TextclsError(f"No evaluation metrics under {eval_dir}. Fix: run `dvc repro evaluate` first.")
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows, dtype=object)  # object: a missing train value stays None, ints stay ints
+    return table.astype({m: float for m in metrics})
 
 
 def rank(table: pd.DataFrame, sort_by: str) -> pd.DataFrame:
