@@ -11,9 +11,8 @@ import logging
 
 from textcls import hub_data
 from textcls.cli import run
-from textcls.errors import ParamsError
 from textcls.io import atomic_dir, write_json
-from textcls.params import load_params
+from textcls.params import load_params, lookup
 
 logger = logging.getLogger("download")
 
@@ -26,10 +25,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    if args.name not in params.hub_datasets:
-        raise ParamsError(f"No hub_datasets.{args.name} in {args.params}. Known: {sorted(params.hub_datasets)}.")
+    spec = lookup(params.hub_datasets, args.name, "hub_datasets", args.params)
     with atomic_dir(args.out_dir) as tmp:
-        summary = hub_data.download(params.hub_datasets[args.name], tmp)
+        summary = hub_data.download(spec, tmp)
         write_json(tmp / "source.json", summary)
     logger.info("downloaded %s: %s", args.name, summary["rows"])
     return 0

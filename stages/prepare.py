@@ -15,9 +15,8 @@ import pyarrow.parquet as pq
 
 from textcls import data
 from textcls.cli import run
-from textcls.errors import ParamsError
 from textcls.io import atomic_dir, write_json
-from textcls.params import load_params
+from textcls.params import load_params, lookup
 
 logger = logging.getLogger("prepare")
 
@@ -30,9 +29,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    if args.dataset not in params.datasets:
-        raise ParamsError(f"No datasets.{args.dataset} in {args.params}. Known: {sorted(params.datasets)}.")
-    frames, meta = data.prepare(params.datasets[args.dataset], params.base.seed)
+    spec = lookup(params.datasets, args.dataset, "datasets", args.params)
+    frames, meta = data.prepare(spec, params.base.seed)
     with atomic_dir(args.out_dir) as tmp:
         for split, df in frames.items():
             pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp / f"{split}.parquet")

@@ -11,9 +11,8 @@ from pathlib import Path
 
 from textcls import tokenization
 from textcls.cli import run
-from textcls.errors import ParamsError
 from textcls.io import atomic_dir, read_json, write_json
-from textcls.params import load_params
+from textcls.params import load_params, lookup
 
 logger = logging.getLogger("tokenize")
 
@@ -28,13 +27,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    if args.model not in params.models:
-        raise ParamsError(f"Unknown model {args.model!r}: add it under models in {args.params}. "
-                          f"Known: {sorted(params.models)}.")
+    model = lookup(params.models, args.model, "models", args.params)
     prepared = Path(args.prepared_dir)
     label_names = read_json(prepared / "meta.json")["label_names"]
     with atomic_dir(args.out_dir) as tmp:
-        meta = tokenization.tokenize_dataset(prepared, params.models[args.model], params.tokenize, tmp)
+        meta = tokenization.tokenize_dataset(prepared, model, params.tokenize, tmp)
         meta["label_names"] = label_names
         write_json(tmp / "meta.json", meta)
     logger.info("%s/%s: %s", args.dataset, args.model, meta["splits"])

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from textcls import baseline, models, train
 from textcls.cli import run
-from textcls.errors import ParamsError
 from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
-from textcls.params import ModelParams, load_params
+from textcls.params import ModelParams, load_params, lookup
 from textcls.tokenization import read_split
 
 logger = logging.getLogger("train")
@@ -59,10 +58,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    if args.model not in params.models:
-        raise ParamsError(f"Unknown model {args.model!r}: add it under models in {args.params}. "
-                          f"Known: {sorted(params.models)}.")
-    model, seed = params.models[args.model], params.base.seed
+    model, seed = lookup(params.models, args.model, "models", args.params), params.base.seed
     tokenized = Path(args.tokenized_dir)
     checkpoints = Path(args.checkpoints or f"checkpoints/{args.dataset}/{args.model}")
     with atomic_outputs(args.metrics, args.live_dir), atomic_dir(args.model_dir) as out:

@@ -223,3 +223,20 @@ def test_reference_profile_builds_the_hub_dag(tmp_path):
     assert {f"train@{d}-{m}" for d in ("ag_news", "sst2") for m in models} <= stages
     dag = run(["dvc", "dag", "--dot", "prepare@ag_news"], tmp_path).stdout
     assert "download@ag_news" in dag
+
+
+def test_exp_run_with_set_param_runs_a_variant(repo):
+    """Check that `dvc exp run -S` runs a variant of one model and `dvc metrics diff` reports its change."""
+    edit_params(repo, lambda p: p["models"]["tiny2"].update(batch_size=16))  # undo the invalid edit above
+    run(["dvc", "repro"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], repo)
+    proc = run(["dvc", "exp", "run", "-n", "weak-tfidf", "-S", "models.tfidf.C=0.001"], repo)
+    assert ran_stages(proc.stdout) == {"train@toy-tfidf", "evaluate@toy-tfidf", "aggregate"}
+    exps = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    names = [e["name"] for baseline in exps for e in (baseline.get("experiments") or [])
+             for e in e.get("revs", [e])]
+    assert "weak-tfidf" in names
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo).stdout)
+    changed = diff["metrics/leaderboard.json"]
+    assert "toy.tfidf.loss" in changed and "toy.tiny.accuracy" not in changed

@@ -346,6 +346,14 @@ def parse_params(raw: Any) -> Params:
     )
 
 
+def lookup(section: dict, name: str, where: str, params_path: str | Path = "params.yaml"):
+    """``section[name]``, or a ParamsError naming the section and the known entries."""
+    if name not in section:
+        raise ParamsError(f"Unknown {where} entry {name!r}: add it under {where!r} in {params_path}. "
+                          f"Known: {', '.join(sorted(section)) or 'none'}.")
+    return section[name]
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate params.yaml; every error names the key and the fix."""
     path = Path(path)

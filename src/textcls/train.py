@@ -90,7 +90,8 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
         start = time.perf_counter()
         result = trainer.train()
         train_time = time.perf_counter() - start
-        best = trainer.evaluate()  # the best checkpoint is loaded at the end of training
+    # the best checkpoint was reloaded at the end; its scores are in the log (first best wins, as in Trainer)
+    best = max((h for h in trainer.state.log_history if "eval_accuracy" in h), key=lambda h: h["eval_accuracy"])
     trainer.model.save_pretrained(str(out))  # not trainer.save_model: it adds a pickled training_args.bin
     tokenizer.save_pretrained(str(out))
     write_json(out / models.MODEL_CARD, {
