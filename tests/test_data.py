@@ -476,7 +476,11 @@ def test_prepare_meta_full_splits(tmp_path):
     assert meta["notes"] == []
     assert meta["label_names"] == ["neg", "pos"] and meta["num_labels"] == 2
     assert meta["splits"]["train"] == {"rows": 10, "per_class": {"neg": 5, "pos": 5}}
-    assert meta["source"]["files"]["test"] == str(tmp_path / "test.csv")
+    import hashlib
+
+    md5 = hashlib.md5((tmp_path / "test.csv").read_bytes()).hexdigest()
+    assert meta["source"]["files"]["test"] == {"file": "test.csv", "md5": md5}
+    assert str(tmp_path) not in json.dumps(meta)  # outputs must not depend on where the data lives
     assert meta["duplicates_with_test"] == {"train": 0, "validation": 0}
     for split in ("train", "validation", "test"):
         assert list(frames[split].columns) == ["text", "label", "row"]

@@ -7,6 +7,7 @@ Readers return a DataFrame with columns ``text`` (str), ``label`` (raw value) an
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 from pathlib import Path
 
@@ -207,6 +208,14 @@ def cross_split_duplicates(frames: dict[str, pd.DataFrame]) -> dict[str, int]:
     return {s: int(frames[s]["text"].isin(test_texts).sum()) for s in ("train", "validation")}
 
 
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def prepare(spec: DatasetParams, seed: int) -> tuple[dict[str, pd.DataFrame], dict]:
     """Read, validate, carve and subsample one data set. Returns the splits and their metadata."""
     frames = {split: read_split(spec, split) for split in spec.files}
@@ -215,7 +224,8 @@ def prepare(spec: DatasetParams, seed: int) -> tuple[dict[str, pd.DataFrame], di
     names = resolve_label_names(spec, frames)
     for split, df in frames.items():
         frames[split] = encode_labels(df, names, spec)
-    files = {split: df.attrs["file"] for split, df in frames.items()}
+    # file names and checksums, not absolute paths: the output must not depend on where the data lives
+    files = {split: {"file": spec.files[split], "md5": file_md5(Path(df.attrs["file"]))} for split, df in frames.items()}
     classes = sorted(pd.concat([f["label"] for f in frames.values()]).unique())
     if len(classes) < 2:
         raise DataError(f"datasets.{spec.name}: every row has the same label ({names[classes[0]]!r}). "
