@@ -38,9 +38,7 @@ def train_tfidf(tokenized: Path, model: ModelParams, seed: int, out: Path) -> di
 
 def log_final_scores(metrics: dict, live_dir: Path) -> None:
     """A model fitted in one step has no curve: log its validation scores as step 0 (same plot layout)."""
-    from dvclive import Live
-
-    with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) as live:
+    with train.open_live(live_dir) as live:
         for name in ("accuracy", "f1_macro", "loss"):
             live.log_metric(f"eval/{name}", metrics[f"val_{name}"])
 

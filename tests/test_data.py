@@ -582,3 +582,19 @@ def test_integer_labels_must_start_at_zero_without_names(tmp_path):
     with pytest.raises(DataError, match=r"integer labels run 1\.\.2, not 0\.\.K-1") as excinfo:
         data.resolve_label_names(spec, {"train": df})
     assert "Fix" in str(excinfo.value)
+
+
+def test_prepared_parquet_does_not_depend_on_the_data_location(tmp_path):
+    """Check that the same files in two folders give byte-identical prepared parquet (no paths in metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    outputs = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        write_three_splits(folder, rows("tr", 5), rows("te", 3), rows("va", 2))
+        frames, _ = data.prepare(make_spec(folder, files=ALL_FILES), seed=3)
+        pq.write_table(pa.Table.from_pandas(frames["train"], preserve_index=False), folder / "out.parquet")
+        outputs.append((folder / "out.parquet").read_bytes())
+    assert outputs[0] == outputs[1]

@@ -277,7 +277,13 @@ def prepare(spec: DatasetParams, seed: int) -> tuple[dict[str, pd.DataFrame], di
         "notes": notes,
         "seed": seed,
     }
-    return {s: frames[s].reset_index(drop=True) for s in SPLITS}, meta
+    return {s: _without_attrs(frames[s].reset_index(drop=True)) for s in SPLITS}, meta
+
+
+def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
+    """pyarrow stores ``DataFrame.attrs`` (our file path) in parquet metadata: drop it, keep outputs path-free."""
+    df.attrs = {}
+    return df
 
 
 def _split_summary(df: pd.DataFrame, names: list[str]) -> dict:

@@ -17,11 +17,24 @@ import numpy as np
 from datasets import Dataset
 
 from textcls import models, runtime
+from textcls.errors import TextclsError
 from textcls.io import read_json, write_json
 from textcls.params import ModelParams
 from textcls.tokenization import read_split
 
 logger = logging.getLogger(__name__)
+
+def open_live(live_dir: Path):
+    """A DVCLive logger writing curves to ``live_dir`` only (no dvc.yaml, report or experiment of its own)."""
+    from dvclive import Live
+    from scmrepo.exceptions import SCMError
+
+    try:
+        return Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
+    except SCMError as err:  # dvclive reads HEAD, which a git repo without commits lacks
+        raise TextclsError(f"DVCLive cannot start ({err}). Fix: commit once (`git add -A && git commit`) "
+                           "before `dvc repro`.") from None
+
 
 def accuracy_metrics(eval_pred) -> dict[str, float]:
     from sklearn.metrics import accuracy_score, f1_score
@@ -65,7 +78,6 @@ def _training_args(model: ModelParams, seed: int, checkpoints: Path, device: str
 def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path, checkpoints: Path,
                       live_dir: Path) -> dict:
     """Fine-tune ``model`` on ``tokenized`` data; write the best model to ``out``; return train metrics."""
-    from dvclive import Live
     from transformers import DataCollatorWithPadding, Trainer, set_seed
     from transformers.integrations import DVCLiveCallback
 
@@ -83,7 +95,7 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
     val_ds = Dataset(read_split(tokenized, "validation"))
     shutil.rmtree(checkpoints, ignore_errors=True)
     args = _training_args(model, seed, checkpoints, device, precision)
-    with Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None) as live:
+    with open_live(live_dir) as live:
         trainer = Trainer(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                           data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy_metrics,
                           callbacks=[DVCLiveCallback(live=live)])
