@@ -1,14 +1,17 @@
-"""Stage `aggregate`: every (dataset, model) result -> one leaderboard (JSON, CSV, Markdown).
+"""Stage `aggregate`: every (dataset, model) result -> one leaderboard (JSON, CSV, Markdown) and
+a Pareto plot of accuracy vs CPU latency (PNG).
 
-    python stages/aggregate.py EVAL_DIR TRAIN_DIR OUT_JSON OUT_CSV OUT_MD [--params params.yaml]
+    python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
+        [--params params.yaml]
 """
 
 import argparse
 import logging
+from pathlib import Path
 
 from textcls import leaderboard
 from textcls.cli import run
-from textcls.io import atomic_outputs, write_json, write_text
+from textcls.io import atomic_outputs, write_bytes, write_json, write_text
 from textcls.params import load_params
 
 logger = logging.getLogger("aggregate")
@@ -16,18 +19,21 @@ logger = logging.getLogger("aggregate")
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name in ("eval_dir", "train_dir", "out_json", "out_csv", "out_md"):
+    for name in ("eval_dir", "train_dir", "bench_dir", "out_json", "out_csv", "out_md", "out_png"):
         parser.add_argument(name)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
 
     cfg = load_params(args.params).aggregate
-    table = leaderboard.rank(leaderboard.collect(args.eval_dir, args.train_dir, cfg.metrics), cfg.sort_by)
+    table = leaderboard.collect(args.eval_dir, args.train_dir, cfg.metrics, args.bench_dir)
+    table = leaderboard.rank(table, cfg.sort_by)
     markdown = leaderboard.to_markdown(table, cfg.sort_by)
-    with atomic_outputs(args.out_json, args.out_csv, args.out_md):
+    with atomic_outputs(args.out_json, args.out_csv, args.out_md, args.out_png):
         write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))
         write_text(args.out_csv, table.to_csv(index=False))
         write_text(args.out_md, markdown)
+        Path(args.out_png).parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(args.out_png, leaderboard.pareto_png(table))
     print(markdown)
     return 0
 

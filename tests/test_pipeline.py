@@ -84,7 +84,13 @@ def ran_stages(output: str) -> set[str]:
 
 
 def changed_stages(repo: Path) -> set[str]:
-    return set(json.loads(run(["dvc", "status", "--json"], repo).stdout or "{}"))
+    """Stages `dvc status` reports, less `hardware` (always_changed by design: it re-reads the machine)."""
+    status = json.loads(run(["dvc", "status", "--json"], repo).stdout or "{}")
+    assert "always changed" in status.pop("hardware", ["always changed"])
+    return set(status)
+
+
+PER_MODEL = ("tokenize", "train", "evaluate", "benchmark")
 
 
 def edit_params(repo: Path, edit) -> None:
@@ -115,6 +121,8 @@ def repo(tmp_path_factory) -> Path:
     t5 = {**tiny, "source": str(root / "tiny-t5"), "tokenizer": {"prefix": "classify: "}}
     params["models"] = {"tiny": tiny, "tiny2": {**tiny, "lr": 1e-3}, "t5": t5, "tfidf": params["models"]["tfidf"]}
     params["tokenize"]["max_length"] = 32
+    params["benchmark"].update(warmup=1, min_iterations=3, min_seconds=0.0, latency_texts=5, batch_sizes=[1, 4],
+                               throughput_min_seconds=0.0, cpu_variants=["eager_fp32", "onnx_int8"])
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
@@ -128,8 +136,7 @@ def repo(tmp_path_factory) -> Path:
 def test_repro_builds_every_stage_and_a_leaderboard(repo):
     """Check that one `dvc repro` runs every stage and writes metrics for every (dataset, model)."""
     ran = ran_stages(repo.joinpath("first_repro.log").read_text())
-    expected = {"prepare@toy", "aggregate"} | {f"{s}@toy-{m}" for s in ("tokenize", "train", "evaluate")
-                                                for m in MODELS}
+    expected = {"prepare@toy", "hardware", "aggregate"} | {f"{s}@toy-{m}" for s in PER_MODEL for m in MODELS}
     assert ran == expected
     board = json.loads((repo / "metrics/leaderboard.json").read_text())
     assert set(board["toy"]) == set(MODELS)
@@ -144,10 +151,45 @@ def test_repro_builds_every_stage_and_a_leaderboard(repo):
     assert "| tiny " in (repo / "metrics/leaderboard.md").read_text()
 
 
+def test_benchmark_reports_latency_per_variant_and_no_gpu_honestly(repo):
+    """Check that benchmark JSON has per-variant latency stats, throughput, accuracy, memory and cost."""
+    import torch
+
+    bench = json.loads((repo / "metrics/benchmark/toy/tiny.json").read_text())
+    variants = bench["cpu"]["variants"]
+    assert list(variants) == ["eager_fp32", "onnx_int8"] and bench["cpu"]["reference_variant"] == "eager_fp32"
+    for row in variants.values():
+        lat = row["latency_ms"]
+        assert lat["count"] >= 3 and 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+        assert set(row["throughput"]) == {"1", "4"} and row["tokens_per_s"] > 0
+        assert 0 <= row["accuracy"] <= 1 and row["peak_rss_mb"] > 0 and row["cost_per_1m_tokens_usd"] > 0
+    assert bench["cpu"]["best_variant"] in variants
+    assert bench["hardware"] == json.loads((repo / "metrics/hardware.json").read_text())
+    if not torch.cuda.is_available():
+        assert bench["cuda"] == "unavailable"
+    assert json.loads((repo / "metrics/benchmark/toy/tfidf.json").read_text())["cpu"]["best_variant"] == "sklearn"
+    board = (repo / "metrics/leaderboard.csv").read_text().splitlines()[0].split(",")
+    assert {"cpu_p50_ms", "cpu_p95_ms", "cpu_variant", "size_mb", "cpu_cost_per_1m_tokens_usd"} <= set(board)
+    assert (repo / "plots/pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_other_hardware_invalidates_benchmarks_only(repo):
+    """Check that a different machine fingerprint marks every benchmark stage changed, and nothing else."""
+    hw = repo / "metrics/hardware.json"
+    original = hw.read_text()
+    other = json.loads(original)
+    other["cpu"]["model"] = "Another CPU"  # what another machine's `hardware` stage would write
+    hw.write_text(json.dumps(other))
+    try:
+        assert changed_stages(repo) == {f"benchmark@toy-{m}" for m in MODELS}
+    finally:
+        hw.write_text(original)
+
+
 def test_noop_repro_runs_nothing(repo):
     """Check that a second `dvc repro` with nothing changed runs no stage."""
     assert changed_stages(repo) == set()
-    assert ran_stages(run(["dvc", "repro"], repo).stdout) == set()
+    assert ran_stages(run(["dvc", "repro"], repo).stdout) == {"hardware"}  # same machine: output unchanged
 
 
 def test_metrics_show_lists_accuracy_and_f1_for_every_model(repo):
@@ -171,7 +213,7 @@ def test_changing_one_models_lr_reruns_only_that_model(repo):
     edit_params(repo, lambda p: p["models"]["tiny"].update(lr=4e-3))
     assert changed_stages(repo) == {"train@toy-tiny"}
     ran = ran_stages(run(["dvc", "repro"], repo).stdout)
-    assert ran == {"train@toy-tiny", "evaluate@toy-tiny", "aggregate"}
+    assert ran == {"hardware", "train@toy-tiny", "evaluate@toy-tiny", "benchmark@toy-tiny", "aggregate"}
     assert changed_stages(repo) == set()
 
 
@@ -194,8 +236,8 @@ def test_changing_max_length_reruns_tokenize_and_downstream(repo):
     assert changed_stages(repo) == {f"tokenize@toy-{m}" for m in MODELS}
     ran = ran_stages(run(["dvc", "repro"], repo).stdout)
     # TF-IDF's tokenized data does not depend on max_length: DVC sees an identical output and stops there
-    expected = {f"tokenize@toy-{m}" for m in MODELS}
-    expected |= {f"{s}@toy-{m}" for s in ("train", "evaluate") for m in ("tiny", "tiny2", "t5")} | {"aggregate"}
+    expected = {f"tokenize@toy-{m}" for m in MODELS} | {"hardware", "aggregate"}
+    expected |= {f"{s}@toy-{m}" for s in ("train", "evaluate", "benchmark") for m in ("tiny", "tiny2", "t5")}
     assert ran == expected
 
 
@@ -232,7 +274,8 @@ def test_exp_run_with_set_param_runs_a_variant(repo):
     run(["git", "add", "-A"], repo)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline"], repo)
     proc = run(["dvc", "exp", "run", "-n", "weak-tfidf", "-S", "models.tfidf.C=0.001"], repo)
-    assert ran_stages(proc.stdout) == {"train@toy-tfidf", "evaluate@toy-tfidf", "aggregate"}
+    assert ran_stages(proc.stdout) == {"hardware", "train@toy-tfidf", "evaluate@toy-tfidf", "benchmark@toy-tfidf",
+                                       "aggregate"}
     exps = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     names = [e["name"] for baseline in exps for e in (baseline.get("experiments") or [])
              for e in e.get("revs", [e])]

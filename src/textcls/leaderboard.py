@@ -13,10 +13,32 @@ from textcls.io import read_json
 logger = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("params", "train_time_s", "train_samples_per_s", "device", "precision")
+# The Markdown view; the CSV has every column.
+MARKDOWN_COLUMNS = ("model", "rank", "accuracy", "f1_macro", "loss", "params", "train_time_s", "cpu_variant",
+                    "cpu_p50_ms", "cpu_p95_ms", "cpu_speedup", "cpu_samples_per_s", "cpu_model_rss_mb", "size_mb",
+                    "cpu_cost_per_1m_tokens_usd", "gpu_variant", "gpu_p50_ms", "gpu_p95_ms")
 
 
-def collect(eval_dir: Path, train_dir: Path, metrics: list[str]) -> pd.DataFrame:
-    """One row per ``<eval_dir>/<dataset>/<model>.json`` with its train metrics beside it."""
+def benchmark_columns(bench: dict) -> dict:
+    """The leaderboard's view of a benchmark: the best variant per device, its latency, speed, memory, cost."""
+    row = {"size_mb": bench.get("size_mb")}
+    for device, prefix in (("cpu", "cpu"), ("cuda", "gpu")):
+        result = bench.get(device)
+        if not isinstance(result, dict):  # "unavailable" / "not applicable": no numbers, never zeros
+            row.update({f"{prefix}_variant": result, f"{prefix}_p50_ms": None, f"{prefix}_p95_ms": None})
+            continue
+        best = result["variants"][result["best_variant"]]
+        row.update({f"{prefix}_variant": result["best_variant"], f"{prefix}_p50_ms": best["latency_ms"]["p50"],
+                    f"{prefix}_p95_ms": best["latency_ms"]["p95"], f"{prefix}_speedup": best["speedup_p50"],
+                    f"{prefix}_samples_per_s": best["samples_per_s"],
+                    f"{prefix}_cost_per_1m_tokens_usd": best["cost_per_1m_tokens_usd"]})
+        if device == "cpu":
+            row["cpu_model_rss_mb"] = best.get("model_rss_mb")
+    return row
+
+
+def collect(eval_dir: Path, train_dir: Path, metrics: list[str], bench_dir: Path | None = None) -> pd.DataFrame:
+    """One row per ``<eval_dir>/<dataset>/<model>.json`` with its train (and benchmark) metrics beside it."""
     rows = []
     for path in sorted(Path(eval_dir).glob("*/*.json")):
         dataset, model = path.parent.name, path.stem
@@ -29,6 +51,9 @@ def collect(eval_dir: Path, train_dir: Path, metrics: list[str]) -> pd.DataFrame
         train = read_json(train_path) if train_path.is_file() else {}
         row = {"entry": f"{dataset}/{model}", "dataset": dataset, "model": model, **{m: ev[m] for m in metrics}}
         row.update({k: train.get(k) for k in TRAIN_COLUMNS})
+        bench_path = Path(bench_dir) / dataset / f"{model}.json" if bench_dir else None
+        if bench_path and bench_path.is_file():
+            row.update(benchmark_columns(read_json(bench_path)))
         row["comparable_to_published"] = ev.get("comparable_to_published")
         rows.append(row)
     if not rows:
@@ -50,13 +75,21 @@ def rank(table: pd.DataFrame, sort_by: str) -> pd.DataFrame:
 
 def to_metrics_json(table: pd.DataFrame, metrics: list[str]) -> dict:
     """``{dataset: {model: {metric: value}}}`` (dicts, not lists, so ``dvc metrics diff`` can diff it)."""
+    extra = [c for c in ("cpu_p50_ms", "cpu_p95_ms", "cpu_samples_per_s", "cpu_cost_per_1m_tokens_usd",
+                         "gpu_p50_ms", "gpu_p95_ms", "size_mb") if c in table.columns]
     out: dict = {}
     for row in table.to_dict("records"):
         out.setdefault(row["dataset"], {})[row["model"]] = {
             **{m: row[m] for m in metrics}, "rank": int(row["rank"]),
             "params": row["params"], "train_time_s": row["train_time_s"],
+            **{c: _finite(row[c]) for c in extra},
         }
     return out
+
+
+def _finite(value):
+    """None for missing numbers (pandas NaN), so the JSON stays valid."""
+    return None if value is None or (isinstance(value, float) and value != value) else value
 
 
 def to_markdown(table: pd.DataFrame, sort_by: str) -> str:
@@ -66,6 +99,54 @@ def to_markdown(table: pd.DataFrame, sort_by: str) -> str:
         lines += [f"## {dataset}", "", f"Best by {sort_by}: **{best['model']}** ({best[sort_by]:.4f}).", ""]
         if group["comparable_to_published"].eq(False).any():
             lines += ["Splits were carved and/or subsampled: not comparable to published numbers.", ""]
-        shown = group.drop(columns=["entry", "dataset", "comparable_to_published"])
+        if "gpu_variant" in group and group["gpu_variant"].eq("unavailable").any():
+            lines += ["GPU: unavailable on the benchmark machine (no GPU rows measured).", ""]
+        shown = group[[c for c in MARKDOWN_COLUMNS if c in group.columns]]
         lines += [shown.to_markdown(index=False, floatfmt=".4f"), ""]
     return "\n".join(lines)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of (latency, accuracy) points no other point beats on both (lower latency, higher accuracy)."""
+    front = []
+    for i, (lat, acc) in enumerate(points):
+        dominated = any((l2 <= lat and a2 >= acc) and (l2 < lat or a2 > acc) for l2, a2 in points)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def pareto_png(table: pd.DataFrame) -> bytes:
+    """Accuracy vs CPU p95 latency per dataset; marker area ~ parameters; the Pareto front is joined."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = table.reindex(columns=[*table.columns.difference(["cpu_p95_ms", "cpu_variant"]), "cpu_p95_ms",
+                                  "cpu_variant"]).dropna(subset=["cpu_p95_ms"])
+    datasets = sorted(data["dataset"].unique()) or ["(no benchmark)"]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        group = data[data["dataset"] == dataset]
+        ax.set(title=dataset, xlabel="CPU batch-1 p95 latency (ms, log)", ylabel="test accuracy")
+        ax.grid(True, alpha=0.3)
+        if group.empty:
+            continue
+        sizes = 30 + 400 * (group["params"].astype(float) / max(float(data["params"].max()), 1.0)) ** 0.5
+        ax.scatter(group["cpu_p95_ms"], group["accuracy"], s=sizes, alpha=0.6)
+        for _, row in group.iterrows():
+            ax.annotate(f"{row['model']} ({row['cpu_variant']})", (row["cpu_p95_ms"], row["accuracy"]),
+                        fontsize=8, xytext=(4, 4), textcoords="offset points")
+        front = group.iloc[pareto_front(list(zip(group["cpu_p95_ms"], group["accuracy"])))]
+        front = front.sort_values("cpu_p95_ms")
+        ax.plot(front["cpu_p95_ms"], front["accuracy"], "--", color="gray", linewidth=1)
+        ax.set_xscale("log")
+    fig.suptitle("Accuracy vs latency (marker area ~ parameters; dashed: Pareto front)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()

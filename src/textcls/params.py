@@ -241,6 +241,52 @@ class EvaluateParams:
         _check(self.device in ("auto", "cpu", "cuda"), "evaluate.device", "one of auto, cpu, cuda", self.device)
 
 
+CPU_VARIANTS = ("eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8")
+CUDA_VARIANTS = ("eager_fp32", "eager_fp16", "eager_bf16", "onnx_fp32")
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkParams:
+    """Inference benchmark; the first variant of each device is the baseline the others are compared with."""
+
+    cpu_variants: list = dataclasses.field(default_factory=lambda: list(CPU_VARIANTS))
+    cuda_variants: list = dataclasses.field(default_factory=lambda: list(CUDA_VARIANTS))
+    warmup: int = 10  # untimed calls before measuring
+    min_iterations: int = 50  # batch-1 latency: at least this many calls ...
+    min_seconds: float = 2.0  # ... and at least this long
+    latency_texts: int = 100  # distinct test texts (seeded sample) cycled through
+    batch_sizes: list = dataclasses.field(default_factory=lambda: [1, 8, 32])
+    throughput_min_seconds: float = 1.0
+    threads: int = 0  # 0: every core this process may use
+    max_accuracy_drop: float = 0.005  # a variant may lose at most this much accuracy to be "best"
+    price_per_hour: dict = dataclasses.field(default_factory=lambda: {"cpu": 0.10, "cuda": 2.50})  # USD
+    llm_api_price_per_1m_tokens: float = 0.15  # USD, to compare against
+
+    def __post_init__(self):
+        for device, allowed in (("cpu", CPU_VARIANTS), ("cuda", CUDA_VARIANTS)):
+            variants = getattr(self, f"{device}_variants")
+            ok = bool(variants) and all(v in allowed for v in variants) and len(set(variants)) == len(variants)
+            _check(ok, f"benchmark.{device}_variants", f"a non-empty list of distinct names from {allowed}", variants)
+        _check(self.warmup >= 0, "benchmark.warmup", "an integer >= 0", self.warmup)
+        _check(self.min_iterations >= 1, "benchmark.min_iterations", "an integer >= 1", self.min_iterations)
+        _check(self.min_seconds >= 0, "benchmark.min_seconds", "a number >= 0", self.min_seconds)
+        _check(self.latency_texts >= 1, "benchmark.latency_texts", "an integer >= 1", self.latency_texts)
+        ok = bool(self.batch_sizes) and all(isinstance(b, int) and not isinstance(b, bool) and b > 0
+                                            for b in self.batch_sizes)
+        _check(ok, "benchmark.batch_sizes", "a non-empty list of integers > 0", self.batch_sizes)
+        _check(self.throughput_min_seconds >= 0, "benchmark.throughput_min_seconds", "a number >= 0",
+               self.throughput_min_seconds)
+        _check(self.threads >= 0, "benchmark.threads", "an integer >= 0", self.threads)
+        _check(0 <= self.max_accuracy_drop < 1, "benchmark.max_accuracy_drop", "a number in [0, 1)",
+               self.max_accuracy_drop)
+        ok = set(self.price_per_hour) == {"cpu", "cuda"} and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in self.price_per_hour.values())
+        _check(ok, "benchmark.price_per_hour", "a mapping {cpu: USD, cuda: USD} of numbers >= 0",
+               self.price_per_hour)
+        _check(self.llm_api_price_per_1m_tokens >= 0, "benchmark.llm_api_price_per_1m_tokens", "a number >= 0",
+               self.llm_api_price_per_1m_tokens)
+
+
 @dataclasses.dataclass(frozen=True)
 class AggregateParams:
     sort_by: str = "accuracy"
@@ -256,6 +302,7 @@ class Params:
     tokenize: TokenizeParams
     train: TrainParams
     evaluate: EvaluateParams
+    benchmark: BenchmarkParams
     aggregate: AggregateParams
 
 
@@ -342,6 +389,7 @@ def parse_params(raw: Any) -> Params:
         tokenize=build(TokenizeParams, raw.get("tokenize"), "tokenize"),
         train=train,
         evaluate=build(EvaluateParams, raw.get("evaluate"), "evaluate"),
+        benchmark=build(BenchmarkParams, raw.get("benchmark"), "benchmark"),
         aggregate=build(AggregateParams, raw.get("aggregate"), "aggregate"),
     )
 

@@ -1,0 +1,124 @@
+"""Inference backends: one trained model run several ways, behind one call.
+
+Each backend takes a tokenized batch (numpy arrays: ``input_ids``, ``attention_mask``
+[, ``token_type_ids``]) and returns logits as a float32 numpy array, finished (GPU work
+synchronised), so a wall clock around the call measures the whole inference.
+
+Variants
+- ``eager_fp32`` (CPU) / ``eager_fp16`` / ``eager_bf16`` (CUDA): PyTorch, SDPA attention
+  where the architecture supports it.
+- ``dynamic_int8`` (CPU): ``torch.ao.quantization.quantize_dynamic`` on ``nn.Linear``.
+- ``onnx_fp32``: ``torch.onnx.export`` (TorchScript exporter, opset 17) + ONNX Runtime with
+  all graph optimisations (CUDA execution provider on a GPU).
+- ``onnx_int8`` (CPU): the ONNX model with ``onnxruntime.quantization.quantize_dynamic``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from textcls import models
+
+ONNX_OPSET = 17
+
+
+class TorchBackend:
+    def __init__(self, model, device: str, dtype=None):
+        import torch
+
+        self.torch, self.device = torch, device
+        self.model = model.to(device=device, dtype=dtype).eval() if dtype else model.to(device).eval()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            inputs = {k: torch.from_numpy(v).to(self.device) for k, v in batch.items()}
+            logits = self.model(**inputs).logits.float()
+            out = logits.cpu().numpy()  # .cpu() waits for the GPU
+        return out
+
+
+class OnnxBackend:
+    def __init__(self, path: Path, device: str, threads: int):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+        if provider not in ort.get_available_providers():  # never report CPU numbers as GPU ones
+            raise RuntimeError(f"onnxruntime has no {provider} (install onnxruntime-gpu for GPU rows)")
+        self.session = ort.InferenceSession(str(path), options, providers=[provider])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        feed = {k: v.astype(np.int64, copy=False) for k, v in batch.items() if k in self.inputs}
+        return self.session.run(["logits"], feed)[0].astype(np.float32, copy=False)
+
+
+def export_onnx(model_dir: Path, out: Path, input_names: list[str]) -> Path:
+    """Export a trained classifier to ONNX with dynamic batch and sequence axes."""
+    import torch
+
+    _, model = models.load_trained(model_dir)
+    model.eval()
+    model.config.return_dict = False
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            return self.inner(**dict(zip(input_names, args)))[0]
+
+    dummy = tuple(torch.ones((2, 8), dtype=torch.long) for _ in input_names)
+    axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
+    axes["logits"] = {0: "batch"}
+    torch.onnx.export(LogitsOnly(model), dummy, str(out), input_names=input_names, output_names=["logits"],
+                      dynamic_axes=axes, opset_version=ONNX_OPSET, dynamo=False)
+    return out
+
+
+def quantize_onnx(fp32: Path, out: Path) -> Path:
+    """Dynamic int8 (weights per output channel, activations quantised at run time)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)  # the quantiser logs every skipped tensor at INFO on the root logger
+    try:
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        root.setLevel(level)
+    return out
+
+
+def build(variant: str, model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
+    """The backend for ``variant``, plus seconds spent preparing it (loading, quantising, exporting)."""
+    import torch
+
+    start = time.perf_counter()
+    if variant.startswith("onnx"):
+        fp32 = workdir / "model.onnx"
+        if not fp32.is_file():
+            export_onnx(model_dir, fp32, input_names)
+        path = fp32
+        if variant == "onnx_int8":
+            path = workdir / "model.int8.onnx"
+            if not path.is_file():
+                quantize_onnx(fp32, path)
+        backend = OnnxBackend(path, device, threads)
+    else:
+        _, model = models.load_trained(model_dir)
+        if variant == "dynamic_int8":
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        dtype = {"eager_fp16": torch.float16, "eager_bf16": torch.bfloat16}.get(variant)
+        backend = TorchBackend(model, device, dtype)
+    return backend, time.perf_counter() - start

@@ -1,0 +1,166 @@
+"""Benchmark one trained model: latency, throughput, memory, accuracy and cost per backend variant.
+
+For every variant on a device: cold start (prepare + first prediction), batch-1 latency on
+real test texts tokenized per request (dynamic length; tokenization timed separately),
+throughput over a batch-size sweep (real, non-padding tokens), accuracy on the whole test
+split, peak memory (a separate process for CPU RSS, CUDA counters on GPU) and cost per
+1 M tokens at the best batch size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from textcls import backends, latency, memprobe
+from textcls.baseline import TfidfClassifier
+from textcls.params import BenchmarkParams, TfidfParams
+from textcls.tokenization import with_prefix
+
+logger = logging.getLogger(__name__)
+
+
+class Encoder:
+    """Turns raw texts into backend inputs exactly as serving would (prefix, truncation, padding)."""
+
+    def __init__(self, model_dir: Path, card: dict):
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        self.prefix, self.max_length = card["prefix"], card["max_length"]
+
+    def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
+        enc = self.tokenizer(with_prefix(texts, self.prefix), truncation=True, max_length=self.max_length,
+                             padding=True, return_tensors="np")
+        return dict(enc)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self(["a"]).keys())
+
+    @staticmethod
+    def real_tokens(batch: dict[str, np.ndarray]) -> int:
+        return int(batch["attention_mask"].sum())
+
+
+class TextEncoder:
+    """TF-IDF's input is the text itself; its 'tokens' are whitespace words."""
+
+    def __init__(self, card: dict):
+        self.prefix = card["prefix"]
+
+    def __call__(self, texts: list[str]) -> list[str]:
+        return with_prefix(texts, self.prefix)
+
+    @staticmethod
+    def real_tokens(batch: list[str]) -> int:
+        return sum(len(t.split()) for t in batch)
+
+
+def make_encoder(model_dir: Path, card: dict):
+    return TextEncoder(card) if card["kind"] == "tfidf" else Encoder(model_dir, card)
+
+
+def build_backend(variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir: Path):
+    """(backend, seconds to prepare it); TF-IDF has a single ``sklearn`` variant."""
+    if card["kind"] == "tfidf":
+        start = time.perf_counter()
+        clf = TfidfClassifier.load(model_dir, TfidfParams(**card["params"]["tfidf"]))
+        return (lambda texts: clf.predict_proba(texts)), time.perf_counter() - start
+    names = Encoder(model_dir, card).input_names
+    return backends.build(variant, model_dir, device, threads, workdir, names)
+
+
+def predict_all(backend, encoder, texts: list[str], batch_size: int) -> np.ndarray:
+    """Predicted class per text, in batches of similar length."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    preds = np.empty(len(texts), dtype=np.int64)
+    for start in range(0, len(texts), batch_size):
+        idx = order[start:start + batch_size]
+        preds[idx] = np.asarray(backend(encoder([texts[i] for i in idx]))).argmax(axis=1)
+    return preds
+
+
+def measure_latency(backend, encoder, texts: list[str], cfg: BenchmarkParams) -> dict:
+    """Batch-1 latency on per-request inputs; tokenization is timed on its own."""
+    requests = [encoder([t]) for t in texts]
+    model_s = latency.measure(lambda i: backend(requests[i % len(requests)]), cfg.warmup, cfg.min_iterations,
+                              cfg.min_seconds)
+    tokenize_s = latency.measure(lambda i: encoder([texts[i % len(texts)]]), 5, len(texts), 0.0)
+    return {"latency_ms": latency.Latency.from_values(model_s).to_dict(),
+            "tokenize_ms": round(float(np.mean(tokenize_s)) * 1000, 4)}
+
+
+def measure_throughput(backend, encoder, texts: list[str], cfg: BenchmarkParams) -> dict:
+    """samples/s and tokens/s per batch size (inputs pre-tokenized and padded per batch)."""
+    sweep = {}
+    for bs in cfg.batch_sizes:
+        batch = encoder([texts[i % len(texts)] for i in range(bs)])
+        seconds = latency.measure(lambda i: backend(batch), 2, 3, cfg.throughput_min_seconds)
+        rates = latency.throughput(bs, encoder.real_tokens(batch), float(np.mean(seconds)))
+        sweep[str(bs)] = {k: round(v, 2) for k, v in rates.items()}
+    best = max(sweep, key=lambda b: sweep[b]["samples_per_s"])
+    return {"throughput": sweep, "best_batch_size": int(best), **sweep[best]}
+
+
+def peak_memory_cpu(model_dir: Path, variant: str, threads: int, workdir: Path, texts: list[str],
+                    batch_size: int) -> dict:
+    """Peak RSS of a fresh process that loads the variant and predicts (so our own memory does not count)."""
+    payload = json.dumps({"model_dir": str(model_dir), "variant": variant, "threads": threads,
+                          "workdir": str(workdir), "texts": texts, "batch_size": batch_size})
+    proc = subprocess.run([sys.executable, "-m", memprobe.__name__], input=payload, capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory probe failed for {variant}: {proc.stderr.strip().splitlines()[-1:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_variant(variant: str, device: str, model_dir: Path, card: dict, test: dict, cfg: BenchmarkParams,
+                threads: int, workdir: Path) -> dict:
+    import torch
+
+    texts, labels = test["texts"], test["labels"]
+    sample = test["sample"]
+    encoder = make_encoder(model_dir, card)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    backend, prepare_s = build_backend(variant, model_dir, card, device, threads, workdir)
+    start = time.perf_counter()
+    backend(encoder(sample[:1]))
+    result = {"prepare_s": round(prepare_s, 3), "cold_start_s": round(prepare_s + time.perf_counter() - start, 3)}
+    result.update(measure_latency(backend, encoder, sample, cfg))
+    result.update(measure_throughput(backend, encoder, sample, cfg))
+    preds = predict_all(backend, encoder, texts, max(cfg.batch_sizes))
+    result["accuracy"] = round(float((preds == labels).mean()), 6)
+    if device == "cuda":
+        result["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        result["cuda_max_reserved_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
+    else:
+        result.update(peak_memory_cpu(model_dir, variant, threads, workdir, sample[:32], result["best_batch_size"]))
+    return result
+
+
+def summarize(variants: dict, price_per_hour: float, llm_price: float, max_accuracy_drop: float) -> dict:
+    """Add speed-up, accuracy delta and cost to each measured variant; pick the fastest acceptable one.
+
+    The first variant is the baseline and must have been measured (the stage re-raises its failure);
+    variants that failed later (``{"error": ...}``) are kept as they are and never chosen.
+    """
+    reference = next(iter(variants))  # the first listed variant is the baseline (eager)
+    ref = variants[reference]
+    measured = {v: row for v, row in variants.items() if "error" not in row}
+    for row in measured.values():
+        row["speedup_p50"] = round(ref["latency_ms"]["p50"] / row["latency_ms"]["p50"], 3)
+        row["accuracy_delta"] = round(row["accuracy"] - ref["accuracy"], 6)
+        row["cost_per_1m_tokens_usd"] = round(latency.cost_per_million_tokens(row["tokens_per_s"], price_per_hour), 6)
+        row["llm_api_cost_ratio"] = round(llm_price / row["cost_per_1m_tokens_usd"], 1) if row[
+            "cost_per_1m_tokens_usd"] > 0 else None
+    acceptable = [v for v, r in measured.items() if r["accuracy_delta"] >= -max_accuracy_drop]
+    best = min(acceptable, key=lambda v: variants[v]["latency_ms"]["p50"])
+    return {"reference_variant": reference, "best_variant": best, "variants": variants}

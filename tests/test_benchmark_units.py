@@ -1,0 +1,600 @@
+"""Unit tests of the inference benchmark: timing, statistics, cost, summary, leaderboard view, params.
+
+Fast, CPU-only and deterministic: timing loops run on fake clocks; the one real run uses the
+tiny BERT from conftest with a handful of iterations.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from textcls import benchmark, hardware, latency, leaderboard
+from textcls.errors import ParamsError
+from textcls.params import BenchmarkParams, parse_params
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class FakeClock:
+    """A clock that only moves when told to (``advance``); counts how often it is read."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def recorder(clock: FakeClock, warmup: int, warmup_cost: float, call_cost: float):
+    """fn(i) for latency.measure: records i and advances the clock (warm-up calls cost more)."""
+    calls: list[int] = []
+
+    def fn(i: int) -> None:
+        calls.append(i)
+        clock.advance(warmup_cost if i < warmup else call_cost)
+
+    return fn, calls
+
+
+def variant_row(p50: float, accuracy: float, tokens_per_s: float, p95: float | None = None) -> dict:
+    """A measured variant as run_variant reports it (the keys summarize and benchmark_columns read)."""
+    return {"latency_ms": {"count": 50, "p50": p50, "p95": p95 if p95 is not None else p50 * 1.5},
+            "accuracy": accuracy, "tokens_per_s": tokens_per_s, "samples_per_s": tokens_per_s / 10,
+            "model_rss_mb": 42.0, "peak_rss_mb": 300.0}
+
+
+def hand_made_variants() -> dict:
+    """Baseline first; a faster variant that loses too much accuracy; an acceptable one; a failure."""
+    return {
+        "eager_fp32": variant_row(p50=10.0, accuracy=0.90, tokens_per_s=1000.0),
+        "dynamic_int8": variant_row(p50=4.0, accuracy=0.85, tokens_per_s=2500.0),  # fastest, -0.05 accuracy
+        "onnx_fp32": variant_row(p50=5.0, accuracy=0.898, tokens_per_s=2000.0),  # -0.002: acceptable
+        "onnx_int8": {"error": "RuntimeError: exporter could not trace"},
+    }
+
+
+def walk_keys(node, prefix=""):
+    """Every dotted key of a nested dict."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield f"{prefix}{k}"
+            yield from walk_keys(v, f"{prefix}{k}.")
+
+
+@pytest.fixture(scope="module")
+def bench_stage():
+    """stages/benchmark.py imported as a module (it is a script, not a package module)."""
+    path = Path(__file__).resolve().parents[1] / "stages" / "benchmark.py"
+    spec = importlib.util.spec_from_file_location("stage_benchmark_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def params_raw(project_root) -> dict:
+    """The parsed real params.yaml (tests deep-copy before mutating)."""
+    return yaml.safe_load((project_root / "params.yaml").read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- 1. Latency statistics
+
+
+def test_latency_from_values_matches_hand_computed_statistics():
+    """Check that Latency.from_values reports ms percentiles, mean, sample stdev, min and max."""
+    lat = latency.Latency.from_values([i / 1000 for i in range(1, 11)])  # 1 .. 10 ms
+    assert lat.count == 10
+    assert lat.mean == pytest.approx(5.5)
+    # numpy's linear interpolation on 1..10: rank = q * (n - 1)
+    assert lat.p50 == pytest.approx(5.5)
+    assert lat.p90 == pytest.approx(9.1)
+    assert lat.p95 == pytest.approx(9.55)
+    assert lat.p99 == pytest.approx(9.91)
+    assert lat.stdev == pytest.approx(math.sqrt(82.5 / 9))  # ddof=1: sum of squares 82.5 over n-1
+    assert lat.min == pytest.approx(1.0) and lat.max == pytest.approx(10.0)
+    assert latency.LATENCY_UNIT == "ms"
+
+
+def test_latency_from_values_accepts_numpy_arrays_and_unsorted_input():
+    """Check that Latency.from_values gives the same statistics for a shuffled numpy array."""
+    values = np.array([0.004, 0.001, 0.010, 0.007, 0.002, 0.009, 0.003, 0.006, 0.008, 0.005])
+    assert latency.Latency.from_values(values) == latency.Latency.from_values(sorted(values.tolist()))
+
+
+def test_latency_single_value_has_zero_stdev():
+    """Check that a single measurement gives stdev 0 and every percentile equal to it."""
+    lat = latency.Latency.from_values([0.0025])
+    assert lat.count == 1 and lat.stdev == 0.0
+    assert lat.p50 == lat.p90 == lat.p95 == lat.p99 == lat.min == lat.max == lat.mean == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("values", [[], np.array([]), [0.001, -0.0001]], ids=["empty-list", "empty-array", "negative"])
+def test_latency_from_values_rejects_empty_and_negative(values):
+    """Check that no values or a negative value raise ValueError."""
+    with pytest.raises(ValueError):
+        latency.Latency.from_values(values)
+
+
+def test_latency_to_dict_rounds_floats_and_keeps_count():
+    """Check that to_dict rounds every float to the requested digits and keeps count an int."""
+    lat = latency.Latency.from_values([0.0012345678, 0.0023456789])
+    d = lat.to_dict()
+    assert set(d) == {"count", "mean", "stdev", "p50", "p90", "p95", "p99", "min", "max"}
+    assert d["count"] == 2 and isinstance(d["count"], int)
+    assert d["min"] == 1.2346 and d["max"] == 2.3457
+    assert lat.to_dict(digits=1)["min"] == 1.2
+    assert all(v == round(v, 4) for k, v in d.items() if k != "count")
+    json.dumps(d)  # plain Python numbers, JSON-serialisable
+
+
+# --------------------------------------------------------------------------- 2. measure / timer_overhead
+
+
+def test_measure_runs_untimed_warmup_first():
+    """Check that warm-up calls get indices 0..warmup-1 first and are not part of the timings."""
+    clock = FakeClock()
+    fn, calls = recorder(clock, warmup=3, warmup_cost=100.0, call_cost=0.5)
+    values = latency.measure(fn, warmup=3, min_iterations=4, min_seconds=0.0, clock=clock)
+    assert calls == [0, 1, 2, 3, 4, 5, 6]  # warm-up 0..2, then timed calls go on counting
+    assert values == [0.5] * 4  # the 100 s warm-up calls never show up
+
+
+def test_measure_stops_when_iterations_bind():
+    """Check that with min_seconds already met, measuring continues until min_iterations calls."""
+    clock = FakeClock()
+    fn, calls = recorder(clock, warmup=0, warmup_cost=0.0, call_cost=1.0)
+    values = latency.measure(fn, warmup=0, min_iterations=5, min_seconds=2.0, clock=clock)
+    assert len(values) == 5 and values == [1.0] * 5
+    assert calls == [0, 1, 2, 3, 4]
+
+
+def test_measure_stops_when_seconds_bind():
+    """Check that with min_iterations already met, measuring continues until min_seconds of timed calls."""
+    clock = FakeClock()
+    fn, calls = recorder(clock, warmup=2, warmup_cost=50.0, call_cost=1.0)
+    values = latency.measure(fn, warmup=2, min_iterations=2, min_seconds=10.0, clock=clock)
+    # 50 s of warm-up does not count towards min_seconds: 10 timed calls of 1 s are needed.
+    assert len(values) == 10 and sum(values) == pytest.approx(10.0)
+    assert calls == list(range(12))
+
+
+def test_measure_zero_warmup_and_one_iteration():
+    """Check that warmup=0, min_iterations=1 and min_seconds=0 time exactly one call."""
+    clock = FakeClock()
+    fn, calls = recorder(clock, warmup=0, warmup_cost=0.0, call_cost=0.25)
+    assert latency.measure(fn, warmup=0, min_iterations=1, min_seconds=0.0, clock=clock) == [0.25]
+    assert calls == [0]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"warmup": -1, "min_iterations": 1, "min_seconds": 0.0},
+    {"warmup": 0, "min_iterations": 0, "min_seconds": 0.0},
+    {"warmup": 0, "min_iterations": -3, "min_seconds": 0.0},
+    {"warmup": 0, "min_iterations": 1, "min_seconds": -0.1},
+], ids=["negative-warmup", "zero-iterations", "negative-iterations", "negative-seconds"])
+def test_measure_rejects_invalid_arguments(kwargs):
+    """Check that invalid warm-up, iteration or duration settings raise ValueError before any call."""
+    calls = []
+    with pytest.raises(ValueError):
+        latency.measure(calls.append, clock=FakeClock(), **kwargs)
+    assert calls == []
+
+
+def test_timer_overhead_is_small_and_non_negative():
+    """Check that timer_overhead on the real clock returns a small non-negative float."""
+    overhead = latency.timer_overhead(iterations=2000)
+    assert isinstance(overhead, float)
+    assert 0.0 <= overhead < 1e-3  # well under a millisecond per call
+
+
+def test_timer_overhead_on_fake_clock_is_the_clock_step():
+    """Check that timer_overhead averages what the clock advances between the two reads of each call."""
+    clock = FakeClock()
+
+    def ticking() -> float:
+        clock.advance(1.0)
+        return clock()
+
+    assert latency.timer_overhead(iterations=10, clock=ticking) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- 3. throughput / cost
+
+
+def test_throughput_hand_computed():
+    """Check that throughput divides samples and tokens by seconds."""
+    assert latency.throughput(10, 2000, 2.0) == {"samples_per_s": pytest.approx(5.0),
+                                                 "tokens_per_s": pytest.approx(1000.0)}
+    assert latency.throughput(0, 0, 0.5) == {"samples_per_s": 0.0, "tokens_per_s": 0.0}
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0, float("nan"), float("inf"), float("-inf")])
+def test_throughput_rejects_bad_seconds(seconds):
+    """Check that non-positive or non-finite seconds raise ValueError."""
+    with pytest.raises(ValueError):
+        latency.throughput(1, 10, seconds)
+
+
+def test_cost_per_million_tokens_hand_computed():
+    """Check that 1000 tokens/s at $3.60/h costs $1.00 per 1M tokens (and scales as expected)."""
+    assert latency.cost_per_million_tokens(1000.0, 3.60) == pytest.approx(1.0)
+    assert latency.cost_per_million_tokens(2000.0, 3.60) == pytest.approx(0.5)
+    assert latency.cost_per_million_tokens(1000.0, 0.10) == pytest.approx(0.1 / 3.6)
+    assert latency.cost_per_million_tokens(1000.0, 0.0) == 0.0
+
+
+@pytest.mark.parametrize("tokens_per_s, price", [(0.0, 1.0), (-5.0, 1.0), (1000.0, -0.01)],
+                         ids=["zero-tokens", "negative-tokens", "negative-price"])
+def test_cost_per_million_tokens_rejects_bad_inputs(tokens_per_s, price):
+    """Check that tokens_per_s <= 0 or a negative price raise ValueError."""
+    with pytest.raises(ValueError):
+        latency.cost_per_million_tokens(tokens_per_s, price)
+
+
+# --------------------------------------------------------------------------- 4. summarize
+
+
+def test_summarize_speedup_delta_and_cost_relative_to_first_variant():
+    """Check that summarize adds speed-up, accuracy delta, cost and LLM cost ratio against the first variant."""
+    out = benchmark.summarize(hand_made_variants(), price_per_hour=3.60, llm_price=15.0, max_accuracy_drop=0.005)
+    assert out["reference_variant"] == "eager_fp32"
+    rows = out["variants"]
+    assert list(rows) == ["eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8"]  # order kept
+    assert rows["eager_fp32"]["speedup_p50"] == 1.0 and rows["eager_fp32"]["accuracy_delta"] == 0.0
+    assert rows["dynamic_int8"]["speedup_p50"] == 2.5 and rows["dynamic_int8"]["accuracy_delta"] == -0.05
+    assert rows["onnx_fp32"]["speedup_p50"] == 2.0 and rows["onnx_fp32"]["accuracy_delta"] == -0.002
+    assert rows["eager_fp32"]["cost_per_1m_tokens_usd"] == pytest.approx(1.0)
+    assert rows["onnx_fp32"]["cost_per_1m_tokens_usd"] == pytest.approx(0.5)
+    assert rows["dynamic_int8"]["cost_per_1m_tokens_usd"] == pytest.approx(0.4)
+    assert rows["eager_fp32"]["llm_api_cost_ratio"] == 15.0
+    assert rows["onnx_fp32"]["llm_api_cost_ratio"] == 30.0
+
+
+def test_summarize_best_is_fastest_within_accuracy_budget():
+    """Check that best_variant skips a faster variant that loses too much accuracy."""
+    out = benchmark.summarize(hand_made_variants(), 3.60, 15.0, max_accuracy_drop=0.005)
+    assert out["best_variant"] == "onnx_fp32"  # dynamic_int8 is faster but 5 points worse
+    relaxed = benchmark.summarize(hand_made_variants(), 3.60, 15.0, max_accuracy_drop=0.1)
+    assert relaxed["best_variant"] == "dynamic_int8"
+    strict = benchmark.summarize(hand_made_variants(), 3.60, 15.0, max_accuracy_drop=0.0)
+    assert strict["best_variant"] == "eager_fp32"  # only the baseline itself is within 0
+
+
+def test_summarize_accuracy_drop_at_the_limit_is_acceptable():
+    """Check that a variant losing exactly max_accuracy_drop still counts as acceptable."""
+    variants = {"eager_fp32": variant_row(10.0, 0.900, 1000.0), "onnx_int8": variant_row(3.0, 0.895, 3000.0)}
+    assert benchmark.summarize(variants, 0.1, 0.15, max_accuracy_drop=0.005)["best_variant"] == "onnx_int8"
+
+
+def test_summarize_keeps_failed_variant_unchanged_and_never_picks_it():
+    """Check that an {"error": ...} variant is kept as it is and never chosen as best."""
+    variants = hand_made_variants()
+    failed = copy.deepcopy(variants["onnx_int8"])
+    for drop in (0.0, 0.005, 0.5):
+        out = benchmark.summarize(copy.deepcopy(variants), 3.60, 15.0, drop)
+        assert out["variants"]["onnx_int8"] == failed
+        assert out["best_variant"] != "onnx_int8"
+
+
+def test_summarize_free_machine_has_no_llm_ratio():
+    """Check that a price of 0 gives cost 0 and no (None) LLM cost ratio instead of dividing by zero."""
+    out = benchmark.summarize({"eager_fp32": variant_row(10.0, 0.9, 1000.0)}, 0.0, 0.15, 0.005)
+    row = out["variants"]["eager_fp32"]
+    assert row["cost_per_1m_tokens_usd"] == 0.0 and row["llm_api_cost_ratio"] is None
+    assert out["best_variant"] == out["reference_variant"] == "eager_fp32"
+
+
+# --------------------------------------------------------------------------- 5. leaderboard
+
+
+def test_pareto_front_excludes_dominated_points():
+    """Check that pareto_front keeps only points no other point beats on latency and accuracy."""
+    points = [(10.0, 0.90), (5.0, 0.85), (20.0, 0.80), (12.0, 0.90), (2.0, 0.70), (5.0, 0.84)]
+    # (20, .80) and (12, .90) lose to (10, .90); (5, .84) loses to (5, .85) on accuracy alone.
+    assert leaderboard.pareto_front(points) == [0, 1, 4]
+
+
+def test_pareto_front_keeps_identical_points_and_handles_trivial_sets():
+    """Check that identical points are both kept (neither beats the other) and empty/single sets work."""
+    assert leaderboard.pareto_front([(5.0, 0.9), (5.0, 0.9), (6.0, 0.9)]) == [0, 1]
+    assert leaderboard.pareto_front([]) == []
+    assert leaderboard.pareto_front([(3.0, 0.5)]) == [0]
+    # a strict trade-off curve: every point is on the front
+    assert leaderboard.pareto_front([(1.0, 0.6), (2.0, 0.7), (3.0, 0.8)]) == [0, 1, 2]
+
+
+def test_benchmark_columns_gpu_unavailable_gives_none_not_zero():
+    """Check that "cuda": "unavailable" gives gpu_variant "unavailable" and None latencies (never 0)."""
+    cpu = benchmark.summarize(hand_made_variants(), 0.10, 0.15, 0.005)
+    row = leaderboard.benchmark_columns({"size_mb": 1.25, "cpu": cpu, "cuda": "unavailable"})
+    assert row["gpu_variant"] == "unavailable"
+    assert row["gpu_p50_ms"] is None and row["gpu_p95_ms"] is None
+    assert row["size_mb"] == 1.25
+
+
+def test_benchmark_columns_cpu_numbers_come_from_best_variant():
+    """Check that the cpu_* columns are the best variant's latency, speed-up, throughput, memory and cost."""
+    cpu = benchmark.summarize(hand_made_variants(), 3.60, 15.0, 0.005)
+    row = leaderboard.benchmark_columns({"size_mb": 0.5, "cpu": cpu, "cuda": "unavailable"})
+    best = cpu["variants"]["onnx_fp32"]
+    assert row["cpu_variant"] == "onnx_fp32"
+    assert row["cpu_p50_ms"] == 5.0 and row["cpu_p95_ms"] == 7.5
+    assert row["cpu_speedup"] == 2.0
+    assert row["cpu_cost_per_1m_tokens_usd"] == pytest.approx(0.5)
+    assert row["cpu_samples_per_s"] == best["samples_per_s"]
+    assert row["cpu_model_rss_mb"] == 42.0
+
+
+def test_benchmark_columns_tfidf_not_applicable_on_gpu():
+    """Check that a "not applicable" cuda result passes its string through with None latencies."""
+    cpu = benchmark.summarize({"sklearn": variant_row(0.2, 0.8, 50000.0)}, 0.10, 0.15, 0.005)
+    row = leaderboard.benchmark_columns({"size_mb": 0.1, "cpu": cpu, "cuda": "not applicable (CPU-only model)"})
+    assert row["cpu_variant"] == "sklearn" and row["cpu_speedup"] == 1.0
+    assert row["gpu_variant"].startswith("not applicable") and row["gpu_p50_ms"] is None
+
+
+def _pareto_table(dtype=None) -> pd.DataFrame:
+    rows = [
+        {"dataset": "toy", "model": "tiny", "accuracy": 0.90, "params": 120_000, "cpu_p95_ms": 3.5,
+         "cpu_variant": "onnx_int8"},
+        {"dataset": "toy", "model": "tfidf", "accuracy": 0.80, "params": 5_000, "cpu_p95_ms": 0.3,
+         "cpu_variant": "sklearn"},
+        {"dataset": "toy", "model": "big", "accuracy": 0.85, "params": 9_000_000, "cpu_p95_ms": 40.0,
+         "cpu_variant": "eager_fp32"},
+        {"dataset": "news", "model": "tiny", "accuracy": 0.70, "params": 120_000, "cpu_p95_ms": 2.0,
+         "cpu_variant": "dynamic_int8"},
+    ]
+    return pd.DataFrame(rows, dtype=dtype)
+
+
+def test_pareto_png_returns_png_bytes():
+    """Check that pareto_png renders a small leaderboard table to PNG bytes."""
+    png = leaderboard.pareto_png(_pareto_table())
+    assert isinstance(png, bytes) and png[:8] == PNG_MAGIC and len(png) > 1000
+
+
+def test_pareto_png_handles_object_columns_and_missing_latency():
+    """Check that pareto_png works on an object-dtype table (as collect builds) with a row lacking latency."""
+    table = _pareto_table(dtype=object)
+    extra = pd.DataFrame([{"dataset": "toy", "model": "nobench", "accuracy": 0.5, "params": 10,
+                           "cpu_p95_ms": None, "cpu_variant": None}], dtype=object)
+    png = leaderboard.pareto_png(pd.concat([table, extra], ignore_index=True))
+    assert png[:8] == PNG_MAGIC
+
+
+def test_pareto_png_without_benchmark_columns_still_renders():
+    """Check that a table with no cpu_p95_ms column gives an (empty) PNG instead of failing."""
+    table = _pareto_table().drop(columns=["cpu_p95_ms", "cpu_variant"])
+    assert leaderboard.pareto_png(table)[:8] == PNG_MAGIC
+
+
+# --------------------------------------------------------------------------- 6. stages/benchmark.py device_variants
+
+
+def test_device_variants_cuda_unavailable_without_gpu(bench_stage, monkeypatch):
+    """Check that without a GPU the cuda device gives the string "unavailable"."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench_stage.device_variants("transformer", "cuda", BenchmarkParams()) == "unavailable"
+
+
+def test_device_variants_tfidf_is_sklearn_on_cpu_only(bench_stage, monkeypatch):
+    """Check that a TF-IDF model gets ["sklearn"] on cpu and a "not applicable" string on cuda."""
+    import torch
+
+    cfg = BenchmarkParams()
+    assert bench_stage.device_variants("tfidf", "cpu", cfg) == ["sklearn"]
+    for available in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda a=available: a)
+        result = bench_stage.device_variants("tfidf", "cuda", cfg)
+        assert isinstance(result, str) and "not applicable" in result
+
+
+def test_device_variants_cpu_uses_configured_list(bench_stage, monkeypatch):
+    """Check that the cpu device gives the configured cpu_variants in their order."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cfg = BenchmarkParams(cpu_variants=["onnx_int8", "eager_fp32"])
+    assert bench_stage.device_variants("transformer", "cpu", cfg) == ["onnx_int8", "eager_fp32"]
+    assert bench_stage.device_variants("transformer", "cpu", BenchmarkParams()) == list(BenchmarkParams().cpu_variants)
+
+
+def test_device_variants_cuda_drops_bf16_when_unsupported(bench_stage, monkeypatch):
+    """Check that with a GPU lacking bf16 the cuda list is the configured one without eager_bf16."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    cfg = BenchmarkParams()
+    assert bench_stage.device_variants("transformer", "cuda", cfg) == [
+        v for v in cfg.cuda_variants if v != "eager_bf16"]
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert bench_stage.device_variants("transformer", "cuda", cfg) == list(cfg.cuda_variants)
+
+
+# --------------------------------------------------------------------------- 7. params
+
+
+def test_real_params_yaml_benchmark_section_parses(params_raw):
+    """Check that the real params.yaml benchmark section parses into BenchmarkParams with eager_fp32 first."""
+    cfg = parse_params(copy.deepcopy(params_raw)).benchmark
+    assert isinstance(cfg, BenchmarkParams)
+    assert cfg.cpu_variants[0] == "eager_fp32" and cfg.cuda_variants[0] == "eager_fp32"
+    assert set(cfg.price_per_hour) == {"cpu", "cuda"}
+    assert 0 <= cfg.max_accuracy_drop < 1
+
+
+def _set(key, value):
+    def mutate(bench):
+        bench[key] = value
+    return mutate
+
+
+def _del_price_cuda(bench):
+    del bench["price_per_hour"]["cuda"]
+
+
+def _negative_price(bench):
+    bench["price_per_hour"]["cpu"] = -0.1
+
+
+BAD_BENCHMARK = [
+    ("unknown-variant", _set("cpu_variants", ["eager_fp32", "tensorrt_int4"]), "benchmark.cpu_variants"),
+    ("duplicate-variant", _set("cpu_variants", ["eager_fp32", "onnx_fp32", "eager_fp32"]), "benchmark.cpu_variants"),
+    ("empty-variants", _set("cpu_variants", []), "benchmark.cpu_variants"),
+    ("cpu-only-variant-on-cuda", _set("cuda_variants", ["eager_fp32", "dynamic_int8"]), "benchmark.cuda_variants"),
+    ("empty-batch-sizes", _set("batch_sizes", []), "benchmark.batch_sizes"),
+    ("batch-size-zero", _set("batch_sizes", [1, 0]), "benchmark.batch_sizes"),
+    ("batch-size-bool", _set("batch_sizes", [True]), "benchmark.batch_sizes"),
+    ("negative-warmup", _set("warmup", -1), "benchmark.warmup"),
+    ("zero-iterations", _set("min_iterations", 0), "benchmark.min_iterations"),
+    ("negative-min-seconds", _set("min_seconds", -1.0), "benchmark.min_seconds"),
+    ("zero-latency-texts", _set("latency_texts", 0), "benchmark.latency_texts"),
+    ("negative-threads", _set("threads", -2), "benchmark.threads"),
+    ("negative-llm-price", _set("llm_api_price_per_1m_tokens", -1.0), "benchmark.llm_api_price_per_1m_tokens"),
+    ("price-extra-device", _set("price_per_hour", {"cpu": 0.1, "cuda": 2.5, "tpu": 1.0}),
+     "benchmark.price_per_hour"),
+    ("price-missing-cuda", _del_price_cuda, "benchmark.price_per_hour"),
+    ("price-negative", _negative_price, "benchmark.price_per_hour"),
+    ("accuracy-drop-1.5", _set("max_accuracy_drop", 1.5), "benchmark.max_accuracy_drop"),
+    ("accuracy-drop-negative", _set("max_accuracy_drop", -0.1), "benchmark.max_accuracy_drop"),
+    ("unknown-key", _set("warmpu", 3), "benchmark"),
+]
+
+
+@pytest.mark.parametrize("mutate, key", [(m, k) for _, m, k in BAD_BENCHMARK], ids=[i for i, _, _ in BAD_BENCHMARK])
+def test_bad_benchmark_params_raise_params_error_naming_the_key(params_raw, mutate, key):
+    """Check that each invalid benchmark setting raises ParamsError naming the offending key."""
+    raw = copy.deepcopy(params_raw)
+    mutate(raw["benchmark"])
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    message = str(info.value)
+    assert key in message
+    if key == "benchmark":  # unknown key: the message names the section and the bad key
+        assert "warmpu" in message and "Unknown key" in message
+
+
+def test_params_error_does_not_leak_into_the_shared_raw_dict(params_raw):
+    """Check that the module-level params fixture is still valid after the mutation tests (deep copies work)."""
+    assert parse_params(copy.deepcopy(params_raw)).benchmark.warmup >= 0
+
+
+# --------------------------------------------------------------------------- 8. hardware fingerprint
+
+
+VOLATILE = ("mhz", "free", "load", "time")
+
+
+def test_fingerprint_is_stable_and_has_no_volatile_fields(monkeypatch):
+    """Check that fingerprint() is identical across calls, has cpu model/cores, gpu "unavailable", no volatile keys."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    first, second = hardware.fingerprint(), hardware.fingerprint()
+    assert first == second
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    assert isinstance(first["cpu"]["model"], str) and first["cpu"]["model"]
+    assert isinstance(first["cpu"]["usable_cores"], int) and first["cpu"]["usable_cores"] >= 1
+    assert first["gpu"] == "unavailable"
+    # package names are distribution names (onnxruntime contains "time"), not measured values
+    assert set(first["packages"]) == {"torch", "transformers", "onnxruntime", "scikit-learn"}
+    facts = {k: v for k, v in first.items() if k != "packages"}
+    volatile = [k for k in walk_keys(facts) if any(word in k.lower() for word in VOLATILE)]
+    assert volatile == []
+    assert first["packages"]["torch"] == torch.__version__
+
+
+# --------------------------------------------------------------------------- 9. one small real run
+
+
+TEXTS = ["the movie is good", "the film was bad", "a great story and fun music", "an awful plot",
+         "the team lost the game", "nice ending", "so boring", "very good actor"]
+LABELS = np.array([1, 0, 1, 0, 0, 1, 0, 1])
+CARD = {"kind": "transformer", "label_names": ["neg", "pos"], "prefix": "", "max_length": 16, "params": {},
+        "seed": 0}
+TINY_CFG = dict(warmup=1, min_iterations=3, min_seconds=0.0, latency_texts=4, batch_sizes=[1, 2],
+                throughput_min_seconds=0.0)
+
+
+@pytest.fixture(scope="module")
+def trained_tiny_dir(tiny_bert_dir, tmp_path_factory) -> Path:
+    """The tiny BERT copied to a folder with a textcls.json model card, like the train stage writes."""
+    folder = tmp_path_factory.mktemp("trained") / "tiny"
+    shutil.copytree(tiny_bert_dir, folder)
+    (folder / "textcls.json").write_text(json.dumps(CARD), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real_results(trained_tiny_dir, tmp_path_factory) -> dict:
+    """run_variant results for eager_fp32 and dynamic_int8 on the CPU (module-scoped: run once)."""
+    cfg = BenchmarkParams(cpu_variants=["eager_fp32", "dynamic_int8"], **TINY_CFG)
+    test = {"texts": TEXTS, "labels": LABELS, "sample": TEXTS[:cfg.latency_texts]}
+    workdir = tmp_path_factory.mktemp("bench-work")
+    card = json.loads((trained_tiny_dir / "textcls.json").read_text())
+    return {v: benchmark.run_variant(v, "cpu", trained_tiny_dir, card, test, cfg, 1, workdir)
+            for v in cfg.cpu_variants}
+
+
+@pytest.mark.parametrize("variant", ["eager_fp32", "dynamic_int8"])
+def test_run_variant_reports_latency_throughput_accuracy_memory(real_results, variant):
+    """Check that run_variant on the tiny BERT reports latency, throughput sweep, accuracy and probe memory."""
+    result = real_results[variant]
+    lat = result["latency_ms"]
+    assert lat["count"] >= 3
+    assert 0 < lat["min"] <= lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+    assert set(result["throughput"]) == {"1", "2"}
+    assert result["best_batch_size"] in (1, 2)
+    best = result["throughput"][str(result["best_batch_size"])]
+    assert result["samples_per_s"] == best["samples_per_s"] > 0 and result["tokens_per_s"] == best["tokens_per_s"] > 0
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert result["peak_rss_mb"] > 0 and result["baseline_rss_mb"] > 0
+    assert result["rss_mb"] > 0
+    assert result["prepare_s"] >= 0 and result["cold_start_s"] >= result["prepare_s"]
+    assert result["tokenize_ms"] > 0
+    json.dumps(result)  # everything is JSON-serialisable
+
+
+def test_real_results_summarize_into_leaderboard_columns(real_results):
+    """Check that real run_variant rows go through summarize and benchmark_columns without gaps."""
+    rows = copy.deepcopy(real_results)
+    cpu = benchmark.summarize(rows, 0.10, 0.15, 0.5)
+    assert cpu["reference_variant"] == "eager_fp32" and cpu["best_variant"] in rows
+    assert cpu["variants"]["eager_fp32"]["speedup_p50"] == 1.0
+    board = leaderboard.benchmark_columns({"size_mb": 0.3, "cpu": cpu, "cuda": "unavailable"})
+    assert board["cpu_p50_ms"] > 0 and board["cpu_cost_per_1m_tokens_usd"] > 0
+    assert board["gpu_p50_ms"] is None
+
+
+@pytest.mark.parametrize("tokens_per_s, price", [(float("nan"), 1.0), (1000.0, float("nan")), (float("inf"), 1.0)])
+def test_cost_rejects_non_finite_inputs(tokens_per_s, price):
+    """Check that cost_per_million_tokens refuses NaN/inf instead of returning NaN or 0."""
+    with pytest.raises(ValueError):
+        latency.cost_per_million_tokens(tokens_per_s, price)
+
+
+def test_latency_rejects_nan():
+    """Check that Latency.from_values refuses NaN values."""
+    with pytest.raises(ValueError):
+        latency.Latency.from_values([0.001, float("nan")])
