@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from textcls import evaluation, inference
+from textcls import evaluation, inference, runtime
 from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import atomic_outputs, read_json, write_json, write_text
@@ -37,12 +37,17 @@ def main(argv=None) -> int:
     prepared = Path(args.prepared_dir)
     data_meta = read_json(prepared / "meta.json")
     test = pq.read_table(prepared / "test.parquet").to_pandas()
-    predictor, card = inference.load_predictor(args.model_dir, params.evaluate.device)
+    model_dir = Path(args.model_dir)
+    card = inference.load_card(model_dir)
     if card["label_names"] != data_meta["label_names"]:
         raise TextclsError(f"{args.model_dir} was trained on classes {card['label_names']}, "
                            f"but {prepared} has {data_meta['label_names']}. Fix: re-run `dvc repro`.")
+    device = runtime.resolve_device(params.evaluate.device)
+    backend, _ = inference.build_backend("eager_fp32", model_dir, card, device, runtime.configure_threads(), None)
+    encoder = inference.make_encoder(model_dir, card)
     start = time.perf_counter()
-    probs = predictor.predict_proba(test["text"].tolist(), params.evaluate.batch_size)
+    logits = inference.predict_logits(backend, encoder, test["text"].tolist(), params.evaluate.batch_size, True)
+    probs = inference.softmax(logits)
     seconds = time.perf_counter() - start
     names = data_meta["label_names"]
     metrics = evaluation.classification_metrics(test["label"].to_numpy(), probs, names)

@@ -18,73 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls import backends, latency, memprobe
-from textcls.baseline import TfidfClassifier
-from textcls.params import BenchmarkParams, TfidfParams
-from textcls.tokenization import with_prefix
+from textcls import inference, latency, memprobe
+from textcls.params import BenchmarkParams
 
 logger = logging.getLogger(__name__)
-
-
-class Encoder:
-    """Turns raw texts into backend inputs exactly as serving would (prefix, truncation, padding)."""
-
-    def __init__(self, model_dir: Path, card: dict):
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-        self.prefix, self.max_length = card["prefix"], card["max_length"]
-
-    def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
-        enc = self.tokenizer(with_prefix(texts, self.prefix), truncation=True, max_length=self.max_length,
-                             padding=True, return_tensors="np")
-        return dict(enc)
-
-    @property
-    def input_names(self) -> list[str]:
-        return list(self(["a"]).keys())
-
-    @staticmethod
-    def real_tokens(batch: dict[str, np.ndarray]) -> int:
-        return int(batch["attention_mask"].sum())
-
-
-class TextEncoder:
-    """TF-IDF's input is the text itself; its 'tokens' are whitespace words."""
-
-    def __init__(self, card: dict):
-        self.prefix = card["prefix"]
-
-    def __call__(self, texts: list[str]) -> list[str]:
-        return with_prefix(texts, self.prefix)
-
-    @staticmethod
-    def real_tokens(batch: list[str]) -> int:
-        return sum(len(t.split()) for t in batch)
-
-
-def make_encoder(model_dir: Path, card: dict):
-    return TextEncoder(card) if card["kind"] == "tfidf" else Encoder(model_dir, card)
-
-
-def build_backend(variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir: Path):
-    """(backend, seconds to prepare it); TF-IDF has a single ``sklearn`` variant."""
-    if card["kind"] == "tfidf":
-        start = time.perf_counter()
-        clf = TfidfClassifier.load(model_dir, TfidfParams(**card["params"]["tfidf"]))
-        return (lambda texts: clf.predict_proba(texts)), time.perf_counter() - start
-    names = Encoder(model_dir, card).input_names
-    return backends.build(variant, model_dir, device, threads, workdir, names)
-
-
-def predict_all(backend, encoder, texts: list[str], batch_size: int) -> np.ndarray:
-    """Predicted class per text, in batches of similar length."""
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    preds = np.empty(len(texts), dtype=np.int64)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start:start + batch_size]
-        preds[idx] = np.asarray(backend(encoder([texts[i] for i in idx]))).argmax(axis=1)
-    return preds
 
 
 def measure_latency(backend, encoder, texts: list[str], cfg: BenchmarkParams) -> dict:
@@ -127,16 +64,16 @@ def run_variant(variant: str, device: str, model_dir: Path, card: dict, test: di
 
     texts, labels = test["texts"], test["labels"]
     sample = test["sample"]
-    encoder = make_encoder(model_dir, card)
+    encoder = inference.make_encoder(model_dir, card)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    backend, prepare_s = build_backend(variant, model_dir, card, device, threads, workdir)
+    backend, prepare_s = inference.build_backend(variant, model_dir, card, device, threads, workdir)
     start = time.perf_counter()
     backend(encoder(sample[:1]))
     result = {"prepare_s": round(prepare_s, 3), "cold_start_s": round(prepare_s + time.perf_counter() - start, 3)}
     result.update(measure_latency(backend, encoder, sample, cfg))
     result.update(measure_throughput(backend, encoder, sample, cfg))
-    preds = predict_all(backend, encoder, texts, max(cfg.batch_sizes))
+    preds = inference.predict_logits(backend, encoder, texts, max(cfg.batch_sizes)).argmax(axis=1)
     result["accuracy"] = round(float((preds == labels).mean()), 6)
     if device == "cuda":
         result["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

@@ -1,16 +1,20 @@
-"""Load a trained model folder (any kind) and predict class probabilities for raw texts.
+"""Serving a trained model folder (any kind): raw texts in, class scores out.
 
-This is the production path: raw text in, the model's own tokenizer and input prefix
-applied per request batch, dynamic padding, probabilities out.
+This is the production path shared by the evaluate and benchmark stages: the model card
+(``textcls.json``) says how inputs are encoded (input prefix, max length), an encoder
+turns raw texts into inputs per request batch with dynamic padding, and a backend
+(``textcls.backends``) returns logits. TF-IDF's backend returns log-probabilities, so a
+softmax gives probabilities for every kind.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
-from textcls import models, runtime
+from textcls import backends, models
 from textcls.baseline import TfidfClassifier
 from textcls.errors import ModelSourceError
 from textcls.io import read_json
@@ -26,44 +30,73 @@ def load_card(folder: Path) -> dict:
     return read_json(card)
 
 
-class TransformerPredictor:
-    def __init__(self, folder: Path, card: dict, device: str):
-        self.tokenizer, self.model = models.load_trained(folder)
-        self.device = device
-        self.model.to(device).eval()
+class Encoder:
+    """Raw texts -> tokenizer inputs exactly as serving would (prefix, truncation, padding per batch)."""
+
+    def __init__(self, model_dir: Path, card: dict):
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         self.prefix, self.max_length = card["prefix"], card["max_length"]
 
-    def predict_proba(self, texts: list[str], batch_size: int) -> np.ndarray:
-        import torch
-        from tqdm.auto import tqdm
+    def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
+        enc = self.tokenizer(with_prefix(texts, self.prefix), truncation=True, max_length=self.max_length,
+                             padding=True, return_tensors="np")
+        return dict(enc)
 
-        texts = with_prefix(texts, self.prefix)
-        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths -> less padding
-        probs = np.empty((len(texts), self.model.config.num_labels), dtype=np.float32)
-        with torch.inference_mode():
-            for start in tqdm(range(0, len(texts), batch_size), desc="predict", unit="batch", leave=False):
-                idx = order[start:start + batch_size]
-                batch = self.tokenizer([texts[i] for i in idx], truncation=True, max_length=self.max_length,
-                                       padding=True, return_tensors="pt").to(self.device)
-                logits = self.model(**batch).logits.float()
-                probs[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-        return probs
+    @property
+    def input_names(self) -> list[str]:
+        return list(self(["a"]).keys())
+
+    @staticmethod
+    def real_tokens(batch: dict[str, np.ndarray]) -> int:
+        return int(batch["attention_mask"].sum())
 
 
-class TfidfPredictor:
-    def __init__(self, folder: Path, card: dict):
-        self.model = TfidfClassifier.load(folder, TfidfParams(**card["params"]["tfidf"]))
+class TextEncoder:
+    """TF-IDF's input is the text itself; its 'tokens' are whitespace words."""
+
+    def __init__(self, card: dict):
         self.prefix = card["prefix"]
 
-    def predict_proba(self, texts: list[str], batch_size: int) -> np.ndarray:
-        return self.model.predict_proba(with_prefix(texts, self.prefix))
+    def __call__(self, texts: list[str]) -> list[str]:
+        return with_prefix(texts, self.prefix)
+
+    @staticmethod
+    def real_tokens(batch: list[str]) -> int:
+        return sum(len(t.split()) for t in batch)
 
 
-def load_predictor(folder: str | Path, device: str = "auto"):
-    """A predictor with ``predict_proba(texts, batch_size)`` and the model card it was built from."""
-    folder = Path(folder)
-    card = load_card(folder)
+def make_encoder(model_dir: Path, card: dict):
+    return TextEncoder(card) if card["kind"] == "tfidf" else Encoder(model_dir, card)
+
+
+def build_backend(variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir: Path | None):
+    """(backend, seconds to prepare it). TF-IDF has one variant (scikit-learn) whatever is asked."""
     if card["kind"] == "tfidf":
-        return TfidfPredictor(folder, card), card
-    runtime.configure_threads()
-    return TransformerPredictor(folder, card, runtime.resolve_device(device)), card
+        start = time.perf_counter()
+        clf = TfidfClassifier.load(model_dir, TfidfParams(**card["params"]["tfidf"]))
+        return (lambda texts: np.log(np.clip(clf.predict_proba(texts), 1e-12, 1.0))), time.perf_counter() - start
+    names = Encoder(model_dir, card).input_names
+    return backends.build(variant, model_dir, device, threads, workdir, names)
+
+
+def predict_logits(backend, encoder, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:
+    """Logits for every text, computed in batches of similar length (less padding), in input order."""
+    from tqdm.auto import tqdm
+
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    starts = range(0, len(texts), batch_size)
+    logits = None
+    for start in tqdm(starts, desc="predict", unit="batch", leave=False, disable=not progress):
+        idx = order[start:start + batch_size]
+        out = np.asarray(backend(encoder([texts[i] for i in idx])), dtype=np.float32)
+        if logits is None:
+            logits = np.empty((len(texts), out.shape[1]), dtype=np.float32)
+        logits[idx] = out
+    return logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
