@@ -44,6 +44,8 @@ def main(argv=None) -> int:
                   f"{overhead_ms / lat['p50'] * 100:8.3f}%")
         best = cpu["variants"][cpu["best_variant"]]
         verdict = "meets" if best["speedup_p50"] >= 2 and best["accuracy_delta"] >= -0.005 else "misses"
+        if len(cpu["variants"]) == 1:
+            verdict = "has one variant: n/a for"
         print(f"  best: {cpu['best_variant']} {best['speedup_p50']:.2f}x, {best['accuracy_delta'] * 100:+.2f} pt "
               f"-> {verdict} the 2x-within-0.5-pt target; stage took {result.get('benchmark_time_s', '?')} s\n")
     return 0

@@ -362,6 +362,8 @@ def _pareto_table(dtype=None) -> pd.DataFrame:
         {"dataset": "news", "model": "tiny", "accuracy": 0.70, "params": 120_000, "cpu_p95_ms": 2.0,
          "cpu_variant": "dynamic_int8"},
     ]
+    for row in rows:
+        row["cpu_accuracy"] = row["accuracy"] - 0.001  # the best variant's own accuracy
     return pd.DataFrame(rows, dtype=dtype)
 
 
