@@ -1,8 +1,11 @@
 """Stage `aggregate`: every (dataset, model) result -> one leaderboard (JSON, CSV, Markdown) and
 a Pareto plot of accuracy vs CPU latency (PNG).
 
-    python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
+    python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR PREDICTIONS_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
         [--params params.yaml]
+
+Each model is compared with its dataset's best on the same test examples (paired bootstrap
+interval of the accuracy difference, McNemar's exact test).
 """
 
 import argparse
@@ -19,14 +22,18 @@ logger = logging.getLogger("aggregate")
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name in ("eval_dir", "train_dir", "bench_dir", "out_json", "out_csv", "out_md", "out_png"):
+    for name in ("eval_dir", "train_dir", "bench_dir", "predictions_dir", "out_json", "out_csv", "out_md",
+                 "out_png"):
         parser.add_argument(name)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
 
-    cfg = load_params(args.params).aggregate
+    params = load_params(args.params)
+    cfg = params.aggregate
     table = leaderboard.collect(args.eval_dir, args.train_dir, cfg.metrics, args.bench_dir)
     table = leaderboard.rank(table, cfg.sort_by)
+    table = leaderboard.compare_with_best(table, args.predictions_dir, cfg.bootstrap_resamples, params.base.seed,
+                                          cfg.significance_level)
     markdown = leaderboard.to_markdown(table, cfg.sort_by)
     with atomic_outputs(args.out_json, args.out_csv, args.out_md, args.out_png):
         write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))

@@ -1,11 +1,12 @@
 """Stage `evaluate@<dataset>-<model>`: score a trained model on the test split from raw text.
 
-Writes METRICS (accuracy, macro/weighted F1, loss, per-class scores keyed by class
-name), CONFUSION (one actual/predicted row per example, for DVC's confusion plot) and
-PREDICTIONS (per-example labels and probabilities, parquet).
+Writes METRICS (accuracy and macro-F1 with 95 % bootstrap intervals, weighted F1, loss,
+expected calibration error, Brier score, per-class scores keyed by class name),
+CONFUSION (one actual/predicted row per example, for DVC's confusion plot), CALIBRATION
+(reliability diagram bins) and PREDICTIONS (per-example labels and probabilities, parquet).
 
-    python stages/evaluate.py DATASET MODEL MODEL_DIR PREPARED_DIR METRICS CONFUSION PREDICTIONS \
-        [--params params.yaml]
+    python stages/evaluate.py DATASET MODEL MODEL_DIR PREPARED_DIR METRICS CONFUSION CALIBRATION \
+        PREDICTIONS [--params params.yaml]
 """
 
 import argparse
@@ -17,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from textcls import evaluation, inference, runtime
+from textcls import evaluation, inference, runtime, statistics
 from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import atomic_outputs, read_json, write_json, write_text
@@ -28,7 +29,8 @@ logger = logging.getLogger("evaluate")
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name in ("dataset", "model", "model_dir", "prepared_dir", "metrics", "confusion", "predictions"):
+    for name in ("dataset", "model", "model_dir", "prepared_dir", "metrics", "confusion", "calibration",
+                 "predictions"):
         parser.add_argument(name)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
@@ -54,10 +56,15 @@ def main(argv=None) -> int:
     metrics.update(dataset=args.dataset, model=args.model, eval_time_s=round(seconds, 3),
                    comparable_to_published=data_meta["comparable_to_published"])
     preds = probs.argmax(axis=1)
-    with atomic_outputs(args.metrics, args.confusion, args.predictions):
+    labels, cfg = test["label"].to_numpy(), params.evaluate
+    metrics.update(evaluation.uncertainty_metrics(labels, probs, cfg.bootstrap_resamples, cfg.calibration_bins,
+                                                  params.base.seed))
+    with atomic_outputs(args.metrics, args.confusion, args.calibration, args.predictions):
         write_json(args.metrics, metrics)
         rows = pd.DataFrame(evaluation.confusion_rows(test["label"].to_numpy(), preds, names))
         write_text(args.confusion, rows.to_csv(index=False))
+        bins = pd.DataFrame(statistics.reliability_bins(labels, probs, cfg.calibration_bins))
+        write_text(args.calibration, bins.to_csv(index=False))
         Path(args.predictions).parent.mkdir(parents=True, exist_ok=True)
         table = pa.table({"row": test["row"], "label": test["label"], "pred": preds, "probs": list(probs)})
         pq.write_table(table, args.predictions)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall_fscore_support
 
+from textcls import statistics
+
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray, label_names: list[str]) -> dict:
     """accuracy, macro/weighted F1, log loss and per-class precision/recall/F1 keyed by class name."""
@@ -23,6 +25,22 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, label_names: l
                    "f1": round(float(f1[i]), 6), "support": int(support[i])}
             for i, name in enumerate(label_names)
         },
+    }
+
+
+def uncertainty_metrics(labels: np.ndarray, probs: np.ndarray, resamples: int, bins: int, seed: int) -> dict:
+    """95 % bootstrap intervals of accuracy and macro-F1, expected calibration error and Brier score."""
+    preds = probs.argmax(axis=1)
+    ids = list(range(probs.shape[1]))
+
+    def macro_f1(y, p):
+        return f1_score(y, p, labels=ids, average="macro", zero_division=0)
+
+    return {
+        "accuracy_ci95": statistics.bootstrap_ci(labels, preds, accuracy_score, resamples, seed),
+        "f1_macro_ci95": statistics.bootstrap_ci(labels, preds, macro_f1, resamples, seed),
+        "ece": round(statistics.expected_calibration_error(labels, probs, bins), 6),
+        "brier": round(statistics.brier_score(labels, probs), 6),
     }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from textcls.errors import TextclsError
 from textcls.io import read_json
@@ -14,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("params", "train_time_s", "train_samples_per_s", "device", "precision")
 # The Markdown view; the CSV has every column.
-MARKDOWN_COLUMNS = ("model", "rank", "accuracy", "f1_macro", "loss", "params", "train_time_s", "cpu_variant",
+MARKDOWN_COLUMNS = ("model", "rank", "accuracy", "accuracy_95ci", "vs_best", "f1_macro", "loss", "ece", "params", "train_time_s", "cpu_variant",
                     "cpu_accuracy", "cpu_p50_ms", "cpu_p95_ms", "cpu_speedup", "cpu_samples_per_s", "cpu_model_rss_mb", "size_mb",
                     "cpu_cost_per_1m_tokens_usd", "gpu_variant", "gpu_p50_ms", "gpu_p95_ms")
 
@@ -51,6 +53,9 @@ def collect(eval_dir: Path, train_dir: Path, metrics: list[str], bench_dir: Path
         train_path = Path(train_dir) / dataset / f"{model}.json"
         train = read_json(train_path) if train_path.is_file() else {}
         row = {"entry": f"{dataset}/{model}", "dataset": dataset, "model": model, **{m: ev[m] for m in metrics}}
+        if "accuracy_ci95" in ev:
+            row.update(accuracy_ci_low=ev["accuracy_ci95"]["low"], accuracy_ci_high=ev["accuracy_ci95"]["high"],
+                       ece=ev.get("ece"), brier=ev.get("brier"))
         row.update({k: train.get(k) for k in TRAIN_COLUMNS})
         bench_path = Path(bench_dir) / dataset / f"{model}.json" if bench_dir else None
         if bench_path and bench_path.is_file():
@@ -74,9 +79,54 @@ def rank(table: pd.DataFrame, sort_by: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def compare_with_best(table: pd.DataFrame, predictions_dir: Path, resamples: int, seed: int,
+                      alpha: float) -> pd.DataFrame:
+    """Each model against its dataset's best (rank 1) on the same test examples.
+
+    Adds ``vs_best_diff`` (accuracy of the model minus the best's) with a paired bootstrap 95 %
+    interval, McNemar's exact ``vs_best_p_value`` and ``vs_best_significant`` (p < alpha).
+    """
+    from textcls import statistics
+
+    table = table.copy()
+    for col in ("vs_best_diff", "vs_best_low", "vs_best_high", "vs_best_p_value", "vs_best_significant"):
+        table[col] = pd.Series([None] * len(table), dtype=object, index=table.index)
+
+    def correct(dataset: str, model: str) -> np.ndarray:
+        path = Path(predictions_dir) / dataset / f"{model}.parquet"
+        if not path.is_file():
+            raise TextclsError(f"{path} not found. Fix: run `dvc repro evaluate` first.")
+        frame = pq.read_table(path, columns=["row", "label", "pred"]).to_pandas().sort_values("row")
+        return (frame["label"] == frame["pred"]).to_numpy()
+
+    for dataset, group in table.groupby("dataset", sort=True):
+        best = group.iloc[0]["model"]
+        best_correct = correct(dataset, best)
+        for i, row in group.iloc[1:].iterrows():
+            other = correct(dataset, row["model"])
+            if other.shape != best_correct.shape:
+                raise TextclsError(f"{dataset}: {row['model']} and {best} were scored on different test sets. "
+                                   "Fix: re-run `dvc repro evaluate`.")
+            diff = statistics.paired_bootstrap_diff(other, best_correct, resamples, seed)
+            test = statistics.mcnemar_exact(other, best_correct)
+            table.loc[i, ["vs_best_diff", "vs_best_low", "vs_best_high"]] = [diff["diff"], diff["low"], diff["high"]]
+            table.at[i, "vs_best_p_value"] = test["p_value"]
+            table.at[i, "vs_best_significant"] = test["p_value"] < alpha
+    return table
+
+
+def _vs_best_text(row) -> str:
+    if row.get("vs_best_diff") is None or row.get("vs_best_diff") != row.get("vs_best_diff"):
+        return "best" if row["rank"] == 1 else ""
+    verdict = "significant" if row["vs_best_significant"] else "not significant"
+    return (f"{row['vs_best_diff'] * 100:+.1f} pt [{row['vs_best_low'] * 100:+.1f}, {row['vs_best_high'] * 100:+.1f}], "
+            f"p={row['vs_best_p_value']:.2g} ({verdict})")
+
+
 def to_metrics_json(table: pd.DataFrame, metrics: list[str]) -> dict:
     """``{dataset: {model: {metric: value}}}`` (dicts, not lists, so ``dvc metrics diff`` can diff it)."""
-    extra = [c for c in ("cpu_p50_ms", "cpu_p95_ms", "cpu_samples_per_s", "cpu_cost_per_1m_tokens_usd",
+    extra = [c for c in ("accuracy_ci_low", "accuracy_ci_high", "ece", "brier", "vs_best_diff", "vs_best_p_value",
+                         "cpu_p50_ms", "cpu_p95_ms", "cpu_samples_per_s", "cpu_cost_per_1m_tokens_usd",
                          "gpu_p50_ms", "gpu_p95_ms", "size_mb") if c in table.columns]
     out: dict = {}
     for row in table.to_dict("records"):
@@ -98,10 +148,16 @@ def to_markdown(table: pd.DataFrame, sort_by: str) -> str:
     for dataset, group in table.groupby("dataset", sort=True):
         best = group.iloc[0]
         lines += [f"## {dataset}", "", f"Best by {sort_by}: **{best['model']}** ({best[sort_by]:.4f}).", ""]
+        lines += ["`vs best`: accuracy difference to the best model with a paired bootstrap 95 % interval and "
+                  "McNemar's exact p-value on the same test examples.", ""]
         if group["comparable_to_published"].eq(False).any():
             lines += ["Splits were carved and/or subsampled: not comparable to published numbers.", ""]
         if "gpu_variant" in group and group["gpu_variant"].eq("unavailable").any():
             lines += ["GPU: unavailable on the benchmark machine (no GPU rows measured).", ""]
+        group = group.assign(vs_best=[_vs_best_text(r) for r in group.to_dict("records")])
+        if "accuracy_ci_low" in group:
+            group = group.assign(accuracy_95ci=[f"[{lo:.4f}, {hi:.4f}]" for lo, hi in
+                                                zip(group["accuracy_ci_low"], group["accuracy_ci_high"])])
         shown = group[[c for c in MARKDOWN_COLUMNS if c in group.columns]]
         lines += [shown.to_markdown(index=False, floatfmt=".4f"), ""]
     return "\n".join(lines)

@@ -235,9 +235,14 @@ class ModelParams:
 class EvaluateParams:
     batch_size: int = 64
     device: str = "auto"
+    bootstrap_resamples: int = 1000  # for 95 % intervals of accuracy and macro-F1
+    calibration_bins: int = 15  # reliability diagram / expected calibration error
 
     def __post_init__(self):
         _check(self.batch_size > 0, "evaluate.batch_size", "an integer > 0", self.batch_size)
+        _check(self.bootstrap_resamples >= 100, "evaluate.bootstrap_resamples", "an integer >= 100",
+               self.bootstrap_resamples)
+        _check(self.calibration_bins >= 2, "evaluate.calibration_bins", "an integer >= 2", self.calibration_bins)
         _check(self.device in ("auto", "cpu", "cuda"), "evaluate.device", "one of auto, cpu, cuda", self.device)
 
 
@@ -291,6 +296,14 @@ class BenchmarkParams:
 class AggregateParams:
     sort_by: str = "accuracy"
     metrics: list = dataclasses.field(default_factory=lambda: ["accuracy", "f1_macro", "f1_weighted", "loss"])
+    significance_level: float = 0.05  # McNemar's exact test of each model against the best one
+    bootstrap_resamples: int = 1000  # paired bootstrap of the accuracy difference
+
+    def __post_init__(self):
+        _check(0 < self.significance_level < 1, "aggregate.significance_level", "a number in (0, 1)",
+               self.significance_level)
+        _check(self.bootstrap_resamples >= 100, "aggregate.bootstrap_resamples", "an integer >= 100",
+               self.bootstrap_resamples)
 
 
 @dataclasses.dataclass(frozen=True)
