@@ -14,8 +14,8 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, log_loss
 
+from textcls import evaluation
 from textcls.io import read_json, write_json
 from textcls.params import TfidfParams
 
@@ -73,17 +73,17 @@ def train_tfidf(train_texts, train_labels, val_texts, val_labels, cfg: TfidfPara
     start = time.perf_counter()
     model = TfidfClassifier.fit(train_texts, np.asarray(train_labels), cfg, seed)
     train_time = time.perf_counter() - start
-    probs = model.predict_proba(val_texts)
-    preds = probs.argmax(axis=1)
+    names = [str(c) for c in model.clf.classes_]
+    scores = evaluation.classification_metrics(np.asarray(val_labels), model.predict_proba(val_texts), names)
     metrics = {
         "train_time_s": round(train_time, 2),
         "train_samples_per_s": round(len(train_texts) / max(train_time, 1e-9), 2),
         "train_rows": len(train_texts),
         "params": model.n_parameters,
         "vocabulary_size": len(model.vectorizer.vocabulary_),
-        "val_accuracy": round(float(accuracy_score(val_labels, preds)), 6),
-        "val_f1_macro": round(float(f1_score(val_labels, preds, average="macro")), 6),
-        "val_loss": round(float(log_loss(val_labels, probs, labels=model.clf.classes_)), 6),
+        "val_accuracy": scores["accuracy"],
+        "val_f1_macro": scores["f1_macro"],
+        "val_loss": scores["loss"],
         "device": "cpu",
         "precision": "fp32",
     }

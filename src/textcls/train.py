@@ -24,6 +24,7 @@ from textcls.tokenization import read_split
 
 logger = logging.getLogger(__name__)
 
+
 def open_live(live_dir: Path):
     """A DVCLive logger writing curves to ``live_dir`` only (no dvc.yaml, report or experiment of its own)."""
     from dvclive import Live
