@@ -1,18 +1,20 @@
 """Stage `aggregate`: every (dataset, model) result -> one leaderboard (JSON, CSV, Markdown) and
-a Pareto plot of accuracy vs CPU latency (PNG).
+a Pareto plot of accuracy vs CPU latency (PNG), and a recommendation (Markdown, JSON): the best
+model under the deployment constraints in ``recommend:``, the runner-up and why.
 
     python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR PREDICTIONS_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
-        [--params params.yaml]
+        REC_MD REC_JSON [--params params.yaml]
 
 Each model is compared with its dataset's best on the same test examples (paired bootstrap
-interval of the accuracy difference, McNemar's exact test).
+interval of the accuracy difference, McNemar's exact test); the recommended model is compared
+with the runner-up the same way.
 """
 
 import argparse
 import logging
 from pathlib import Path
 
-from textcls import leaderboard
+from textcls import leaderboard, recommend
 from textcls.cli import run
 from textcls.io import atomic_outputs, write_bytes, write_json, write_text
 from textcls.params import load_params
@@ -23,7 +25,8 @@ logger = logging.getLogger("aggregate")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("eval_dir", "train_dir", "bench_dir", "predictions_dir", "out_json", "out_csv", "out_md",
-                 "out_png"):
+                 "out_png",
+                 "rec_md", "rec_json"):
         parser.add_argument(name)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
@@ -35,13 +38,23 @@ def main(argv=None) -> int:
     table = leaderboard.compare_with_best(table, args.predictions_dir, cfg.bootstrap_resamples, params.base.seed,
                                           cfg.significance_level)
     markdown = leaderboard.to_markdown(table, cfg.sort_by)
-    with atomic_outputs(args.out_json, args.out_csv, args.out_md, args.out_png):
+
+    def compare(dataset: str, model_a: str, model_b: str) -> dict:
+        return leaderboard.paired_comparison(args.predictions_dir, dataset, model_a, model_b,
+                                             cfg.bootstrap_resamples, params.base.seed, cfg.significance_level)
+
+    recs = recommend.recommend(table, params.recommend, compare)
+    outputs = (args.out_json, args.out_csv, args.out_md, args.out_png, args.rec_md, args.rec_json)
+    with atomic_outputs(*outputs):
         write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))
         write_text(args.out_csv, table.to_csv(index=False))
         write_text(args.out_md, markdown)
         Path(args.out_png).parent.mkdir(parents=True, exist_ok=True)
         write_bytes(args.out_png, leaderboard.pareto_png(table))
+        write_text(args.rec_md, recommend.to_markdown(recs, params.recommend))
+        write_json(args.rec_json, recs)
     print(markdown)
+    print(recommend.to_markdown(recs, params.recommend))
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from textcls import baseline, models, train
 from textcls.cli import run
 from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
-from textcls.params import ModelParams, load_params, lookup
+from textcls.params import ModelParams, load_params, lookup, training_seed
 from textcls.tokenization import read_split
 
 logger = logging.getLogger("train")
@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    model, seed = lookup(params.models, args.model, "models", args.params), params.base.seed
+    model = lookup(params.models, args.model, "models", args.params)
+    seed = training_seed(params, model)
     tokenized = Path(args.tokenized_dir)
     checkpoints = Path(args.checkpoints or f"checkpoints/{args.dataset}/{args.model}")
     with atomic_outputs(args.metrics, args.live_dir), atomic_dir(args.model_dir) as out:
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
             log_final_scores(metrics, Path(args.live_dir))
         else:
             metrics = train.train_transformer(tokenized, model, seed, out, checkpoints, Path(args.live_dir))
-        write_json(args.metrics, {"dataset": args.dataset, "model": args.model, "kind": model.kind, **metrics})
+        write_json(args.metrics, {"dataset": args.dataset, "model": args.model, "kind": model.kind, "seed": seed,
+                                   **metrics})
     logger.info("%s/%s: %s", args.dataset, args.model, metrics)
     return 0
 

@@ -16,6 +16,7 @@ from textcls.params import (
     TrainParams,
     load_params,
     parse_params,
+    training_seed,
 )
 
 
@@ -234,3 +235,27 @@ def test_load_params_invalid_yaml(tmp_path):
     path.write_text("train:\n  lr: [1, 2\n  epochs: 3\n", encoding="utf-8")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(path)
+
+
+def test_exponent_floats_written_by_dvc_exp_run_are_numbers(project_root, tmp_path):
+    """Check that `lr: 5e-05` (how `dvc exp run -S models.x.lr=5e-5` writes it) loads as a float.
+
+    Non-regression: PyYAML's YAML 1.1 rules read 5e-05 as the string '5e-05', so every
+    `dvc exp run -S ...lr=5e-5` failed validation while DVC itself saw a number.
+    """
+    text = (project_root / "params.yaml").read_text().replace("lr: 1.0e-4", "lr: 5e-05")
+    text = text.replace("seed: 42 ", "seed: 7 ")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    params = load_params(path)
+    assert params.models["minilm"].train.lr == 5e-05 and isinstance(params.base.seed, int)
+    assert params.base.seed == 7
+
+
+@pytest.mark.parametrize("seed_entry, expected", [(None, 42), (7, 7)])
+def test_training_seed_defaults_to_base_seed(base, seed_entry, expected):
+    """Check that train.seed (null by default) falls back to base.seed for every model kind."""
+    raw = copy.deepcopy(base)
+    raw["train"]["seed"] = seed_entry
+    params = parse_params(raw)
+    assert {training_seed(params, m) for m in params.models.values()} == {expected}

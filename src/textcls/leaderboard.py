@@ -37,6 +37,8 @@ def benchmark_columns(bench: dict) -> dict:
                     f"{prefix}_cost_per_1m_tokens_usd": best["cost_per_1m_tokens_usd"]})
         if device == "cpu":
             row["cpu_model_rss_mb"] = best.get("model_rss_mb")
+        else:
+            row["gpu_memory_mb"] = best.get("cuda_max_allocated_mb")
     return row
 
 
@@ -79,6 +81,30 @@ def rank(table: pd.DataFrame, sort_by: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
+def correct_predictions(predictions_dir: Path, dataset: str, model: str) -> np.ndarray:
+    """Per test example (in row order): did ``model`` predict the label? From evaluate's predictions."""
+    path = Path(predictions_dir) / dataset / f"{model}.parquet"
+    if not path.is_file():
+        raise TextclsError(f"{path} not found. Fix: run `dvc repro evaluate` first.")
+    frame = pq.read_table(path, columns=["row", "label", "pred"]).to_pandas().sort_values("row")
+    return (frame["label"] == frame["pred"]).to_numpy()
+
+
+def paired_comparison(predictions_dir: Path, dataset: str, model_a: str, model_b: str, resamples: int, seed: int,
+                      alpha: float) -> dict:
+    """Accuracy of A minus B on the same test examples: paired bootstrap interval and McNemar's exact test."""
+    from textcls import statistics
+
+    a = correct_predictions(predictions_dir, dataset, model_a)
+    b = correct_predictions(predictions_dir, dataset, model_b)
+    if a.shape != b.shape:
+        raise TextclsError(f"{dataset}: {model_a} and {model_b} were scored on different test sets. "
+                           "Fix: re-run `dvc repro evaluate`.")
+    diff = statistics.paired_bootstrap_diff(a, b, resamples, seed)
+    p_value = statistics.mcnemar_exact(a, b)["p_value"]
+    return {**diff, "p_value": p_value, "significant": bool(p_value < alpha)}
+
+
 def compare_with_best(table: pd.DataFrame, predictions_dir: Path, resamples: int, seed: int,
                       alpha: float) -> pd.DataFrame:
     """Each model against its dataset's best (rank 1) on the same test examples.
@@ -86,32 +112,16 @@ def compare_with_best(table: pd.DataFrame, predictions_dir: Path, resamples: int
     Adds ``vs_best_diff`` (accuracy of the model minus the best's) with a paired bootstrap 95 %
     interval, McNemar's exact ``vs_best_p_value`` and ``vs_best_significant`` (p < alpha).
     """
-    from textcls import statistics
-
     table = table.copy()
     for col in ("vs_best_diff", "vs_best_low", "vs_best_high", "vs_best_p_value", "vs_best_significant"):
         table[col] = pd.Series([None] * len(table), dtype=object, index=table.index)
-
-    def correct(dataset: str, model: str) -> np.ndarray:
-        path = Path(predictions_dir) / dataset / f"{model}.parquet"
-        if not path.is_file():
-            raise TextclsError(f"{path} not found. Fix: run `dvc repro evaluate` first.")
-        frame = pq.read_table(path, columns=["row", "label", "pred"]).to_pandas().sort_values("row")
-        return (frame["label"] == frame["pred"]).to_numpy()
-
     for dataset, group in table.groupby("dataset", sort=True):
         best = group.iloc[0]["model"]
-        best_correct = correct(dataset, best)
         for i, row in group.iloc[1:].iterrows():
-            other = correct(dataset, row["model"])
-            if other.shape != best_correct.shape:
-                raise TextclsError(f"{dataset}: {row['model']} and {best} were scored on different test sets. "
-                                   "Fix: re-run `dvc repro evaluate`.")
-            diff = statistics.paired_bootstrap_diff(other, best_correct, resamples, seed)
-            test = statistics.mcnemar_exact(other, best_correct)
-            table.loc[i, ["vs_best_diff", "vs_best_low", "vs_best_high"]] = [diff["diff"], diff["low"], diff["high"]]
-            table.at[i, "vs_best_p_value"] = test["p_value"]
-            table.at[i, "vs_best_significant"] = test["p_value"] < alpha
+            comp = paired_comparison(predictions_dir, dataset, row["model"], best, resamples, seed, alpha)
+            table.loc[i, ["vs_best_diff", "vs_best_low", "vs_best_high"]] = [comp["diff"], comp["low"], comp["high"]]
+            table.at[i, "vs_best_p_value"] = comp["p_value"]
+            table.at[i, "vs_best_significant"] = comp["significant"]
     return table
 
 

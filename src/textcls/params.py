@@ -12,6 +12,7 @@ Code below this module trusts what it receives.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -25,6 +26,21 @@ SPLITS = ("train", "validation", "test")
 DATA_FORMATS = ("ag_news_csv", "csv", "tsv", "jsonl", "parquet")
 MODEL_KINDS = ("transformer", "tfidf")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 floats: ``5e-05`` is a number, not the string '5e-05'.
+
+    ``dvc exp run -S models.x.lr=5e-5`` writes the value as ``5e-05`` (no dot), which YAML 1.1
+    (PyYAML's default) reads as a string, while DVC itself reads it as a float.
+    """
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"
+               r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."))
 
 
 def _fail(key: str, expected: str, got: Any) -> None:
@@ -178,6 +194,7 @@ class TrainParams:
     device: str = "auto"  # auto | cpu | cuda
     logging_steps: int = 10
     dataloader_workers: int = 0
+    seed: Optional[int] = None  # training seed (head init, data order); null = base.seed. Vary it for seed variance
 
     def __post_init__(self):
         _check(self.lr > 0, "train.lr", "a number > 0", self.lr)
@@ -191,6 +208,7 @@ class TrainParams:
         _check(self.device in ("auto", "cpu", "cuda"), "train.device", "one of auto, cpu, cuda", self.device)
         _check(self.logging_steps > 0, "train.logging_steps", "an integer > 0", self.logging_steps)
         _check(self.dataloader_workers >= 0, "train.dataloader_workers", "an integer >= 0", self.dataloader_workers)
+        _check(self.seed is None or self.seed >= 0, "train.seed", "an integer >= 0 or null", self.seed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,6 +324,32 @@ class AggregateParams:
                self.bootstrap_resamples)
 
 
+SERVING_DEVICES = ("cpu", "gpu")
+OBJECTIVES = ("accuracy", "p95_ms", "cost_per_1m_tokens_usd")
+
+
+@dataclasses.dataclass(frozen=True)
+class RecommendParams:
+    """Deployment constraints; the aggregate stage recommends the best model that meets all of them."""
+
+    device: str = "cpu"  # cpu | gpu: the constraints apply to that device's best benchmark variant
+    objective: str = "accuracy"  # best = highest accuracy, or lowest p95_ms / cost_per_1m_tokens_usd
+    min_accuracy: Optional[float] = None  # null = no limit (same for every constraint)
+    max_p95_ms: Optional[float] = None  # batch-1 p95 latency
+    max_memory_mb: Optional[float] = None  # memory the loaded model adds (CPU RSS; GPU max allocated)
+    max_cost_per_1m_tokens_usd: Optional[float] = None
+    max_params: Optional[int] = None
+
+    def __post_init__(self):
+        _check(self.device in SERVING_DEVICES, "recommend.device", f"one of {SERVING_DEVICES}", self.device)
+        _check(self.objective in OBJECTIVES, "recommend.objective", f"one of {OBJECTIVES}", self.objective)
+        ok = self.min_accuracy is None or 0 <= self.min_accuracy <= 1
+        _check(ok, "recommend.min_accuracy", "a number in [0, 1] or null", self.min_accuracy)
+        for key in ("max_p95_ms", "max_memory_mb", "max_cost_per_1m_tokens_usd", "max_params"):
+            value = getattr(self, key)
+            _check(value is None or value > 0, f"recommend.{key}", "a number > 0 or null", value)
+
+
 @dataclasses.dataclass(frozen=True)
 class Params:
     base: BaseParams
@@ -317,6 +361,7 @@ class Params:
     evaluate: EvaluateParams
     benchmark: BenchmarkParams
     aggregate: AggregateParams
+    recommend: RecommendParams
 
 
 _MODEL_KEYS = {"kind", "source", "tokenizer", "revision", "trust_remote_code"}
@@ -404,7 +449,14 @@ def parse_params(raw: Any) -> Params:
         evaluate=build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         benchmark=build(BenchmarkParams, raw.get("benchmark"), "benchmark"),
         aggregate=build(AggregateParams, raw.get("aggregate"), "aggregate"),
+        recommend=build(RecommendParams, raw.get("recommend"), "recommend"),
     )
+
+
+def training_seed(params: Params, model: ModelParams) -> int:
+    """The seed a model trains with: its (or train's) ``seed`` if set, else ``base.seed`` (which also carves data)."""
+    own = model.train.seed if model.train is not None else params.train.seed
+    return params.base.seed if own is None else own
 
 
 def lookup(section: dict, name: str, where: str, params_path: str | Path = "params.yaml"):
@@ -421,7 +473,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     if not path.is_file():
         raise ParamsError(f"{path} not found: run from the project root, or pass --params PATH.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=YamlLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as err:
         raise ParamsError(f"{path} is not valid YAML: {err}") from None
     return parse_params(raw)

@@ -1,0 +1,206 @@
+"""Experiment workflows: planning `dvc exp run --queue` grids, reading `dvc exp show --json`, summaries."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from textcls import experiment_report, experiments
+from textcls.errors import ParamsError, TextclsError
+from textcls.params import parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def raw_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+@pytest.fixture
+def params(raw_params):
+    raw = copy.deepcopy(raw_params)
+    raw["models"]["t5_small"] = {"kind": "transformer", "source": "t5-small", "tokenizer": {"prefix": "classify: "},
+                                 "lr": 3e-4}
+    return parse_params(raw)
+
+
+@pytest.fixture
+def cfg() -> dict:
+    return experiments.load_config(ROOT / "configs/experiments.yaml")
+
+
+def test_lr_plan_sets_every_transformer_and_keeps_t5_on_its_own_scale(params, cfg):
+    """Check that each lr experiment sets all selected transformers, T5 from its own grid at the same position."""
+    planned = experiments.plan("lr", cfg, params, ROOT)
+    assert [e.name for e in planned] == ["lr-1e-05", "lr-2e-05", "lr-5e-05"]
+    assert "models.minilm.lr=2e-05" in planned[1].overrides and "models.t5_small.lr=0.0003" in planned[1].overrides
+    assert not any("tfidf" in o for o in planned[1].overrides)
+    assert planned[0].targets == ("evaluate@ag_news-minilm", "evaluate@ag_news-t5_small",
+                                  "evaluate@sst2-minilm", "evaluate@sst2-t5_small")
+
+
+def test_relative_mirror_paths_become_absolute_for_queued_runs(params, cfg):
+    """Check that relative data paths are passed as absolute ones (queued runs work in a copy of the repo)."""
+    exp = experiments.plan("seeds", cfg, params, ROOT, datasets=["sst2"])[0]
+    path_override = [o for o in exp.overrides if o.startswith("datasets.sst2.path=")]
+    assert path_override == [f"datasets.sst2.path={(ROOT / '../shared/datasets/sst2').resolve()}"]
+    assert exp.queue_command()[:6] == ["dvc", "exp", "run", "--queue", "-n", "seeds-seed42"]
+    assert exp.queue_command()[-3:] == ["evaluate@sst2-minilm", "evaluate@sst2-tfidf", "evaluate@sst2-t5_small"]
+
+
+def test_data_efficiency_reruns_every_model_of_the_data_set(params, cfg):
+    """Check that a data change targets every model of the selected data set (no stale neighbour)."""
+    planned = experiments.plan("data_efficiency", cfg, params, ROOT, datasets=["ag_news"])
+    assert [e.name for e in planned] == [f"data-efficiency-n{n}" for n in (500, 2000, 10000, 30000)]
+    assert "datasets.ag_news.n_per_class.train=2000" in planned[1].overrides
+    assert set(planned[1].targets) == {f"evaluate@ag_news-{m}" for m in ("minilm", "tfidf", "t5_small")}
+
+
+def test_hparams_plan_is_the_full_grid_of_one_model(params, cfg):
+    """Check that the hparams workflow queues lr × batch_size × epochs for exactly one model."""
+    planned = experiments.plan("hparams", cfg, params, ROOT, datasets=["sst2"], models=["minilm"])
+    assert len(planned) == 3 * 2 * 3
+    assert planned[0].name == "hparams-lr2e-05-bs16-ep1"
+    assert {"models.minilm.lr=2e-05", "models.minilm.batch_size=16", "models.minilm.epochs=1"} <= set(
+        planned[0].overrides)
+    with pytest.raises(ParamsError, match="exactly one --models"):
+        experiments.plan("hparams", cfg, params, ROOT)
+
+
+@pytest.mark.parametrize("workflow, kwargs, match", [
+    ("lr", {"models": ["tfidf"]}, "'tfidf' is not a transformer"),
+    ("lr", {"models": ["bogus"]}, "Unknown model 'bogus'"),
+    ("seeds", {"datasets": ["imdb"]}, "Unknown data set 'imdb'"),
+    ("sweep", {}, "Unknown workflow 'sweep'"),
+])
+def test_bad_selections_fail_with_the_fix(params, cfg, workflow, kwargs, match):
+    """Check that unknown workflows, data sets, models and non-transformers are refused by name."""
+    with pytest.raises(ParamsError, match=match):
+        experiments.plan(workflow, cfg, params, ROOT, **kwargs)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("lr: {values: []}\n", "'lr.values'"),
+    ("seeds: {values: [1, -2]}\n", "'seeds.values'"),
+    ("grid: {}\n", "Unknown workflow 'grid'"),
+])
+def test_config_is_validated(tmp_path, text, match):
+    """Check that configs/experiments.yaml errors name the setting."""
+    full = yaml.safe_load((ROOT / "configs/experiments.yaml").read_text())
+    full.update(yaml.safe_load(text))
+    path = tmp_path / "experiments.yaml"
+    path.write_text(yaml.safe_dump(full))
+    with pytest.raises(ParamsError, match=match):
+        experiments.load_config(path)
+
+
+def _entry(rev: str, name: str | None, params: dict, metrics: dict, error=None) -> dict:
+    return {"rev": rev, "name": name, "error": error,
+            "data": {"rev": rev, "params": {"params.yaml": {"data": params}},
+                     "metrics": {path: {"data": data} for path, data in metrics.items()}}}
+
+
+def _metrics(acc: float, seed: int, rows: int = 1200) -> dict:
+    return {"metrics/eval/sst2/minilm.json": {"accuracy": acc, "f1_macro": acc - 0.01, "loss": 0.5,
+                                              "per_class": {"negative": {}, "positive": {}}},
+            "metrics/train/sst2/minilm.json": {"seed": seed, "train_rows": rows}}
+
+
+def _with(raw: dict, **changes) -> dict:
+    raw = copy.deepcopy(raw)
+    for key, value in changes.items():
+        *path, last = key.split("__")
+        node = raw
+        for part in path:
+            node = node[part]
+        node[last] = value
+    return raw
+
+
+def _exp_show(raw: dict) -> list:
+    """The shape of `dvc exp show --json` (DVC 3.67): workspace, then a commit with its experiments."""
+    ok = {"state": "success"}
+    return [
+        _entry("workspace", None, raw, _metrics(0.80, 42)),
+        {**_entry("a" * 40, "main", raw, _metrics(0.80, 42)), "experiments": [
+            {"name": "seeds-seed43", "executor": ok,
+             "revs": [_entry("b" * 40, "seeds-seed43", _with(raw, train__seed=43), _metrics(0.82, 43))]},
+            {"name": "seeds-seed44", "executor": ok,
+             "revs": [_entry("c" * 40, "seeds-seed44", _with(raw, train__seed=44), _metrics(0.78, 44))]},
+            {"name": "seeds-stale", "executor": ok,  # seed changed but the model was not rerun
+             "revs": [_entry("d" * 40, "seeds-stale", _with(raw, train__seed=45), _metrics(0.80, 42))]},
+            {"name": "seeds-broken", "executor": {"state": "failed"},
+             "revs": [_entry("e" * 40, "seeds-broken", raw, {}, error={"msg": "Experiment run failed"})]},
+            {"name": "lr-5e-05", "executor": ok,
+             "revs": [_entry("f" * 40, "lr-5e-05", _with(raw, models__minilm__lr=5e-5), _metrics(0.81, 42))]},
+        ]},
+    ]
+
+
+def test_exp_show_records_skip_the_workspace_and_failed_runs(raw_params):
+    """Check that only commits and finished experiments become records."""
+    names = [r["name"] for r in experiments.exp_show_records(_exp_show(raw_params))]
+    assert names == ["main", "seeds-seed43", "seeds-seed44", "seeds-stale", "lr-5e-05"]
+
+
+def test_results_table_resolves_hyperparameters_and_drops_stale_rows(raw_params):
+    """Check that rows carry each model's resolved lr/batch/epochs/seed and that a model not rerun is dropped."""
+    table = experiments.results_table(experiments.exp_show_records(_exp_show(raw_params)))
+    assert list(table["experiment"]) == ["main", "seeds-seed43", "seeds-seed44", "lr-5e-05"]
+    main = table.iloc[0]
+    assert (main["lr"], main["batch_size"], main["epochs"], main["seed"]) == (1e-4, 32, 2, 42)
+    assert main["n_per_class"] == 600 and main["train_rows"] == 1200 and main["num_labels"] == 2
+    assert table.set_index("experiment").loc["lr-5e-05", "lr"] == 5e-5
+
+
+def test_results_table_without_results_says_how_to_get_them():
+    """Check that an empty `dvc exp show` gives a clear error."""
+    with pytest.raises(TextclsError, match="scripts/experiments.py run"):
+        experiments.results_table([])
+
+
+def _rows(**columns) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    base = {"experiment": ["x-1"] * n, "dataset": ["sst2"] * n, "model": ["minilm"] * n, "lr": [2e-5] * n,
+            "seed": [42] * n, "n_per_class": [500] * n, "train_rows": [1000] * n, "num_labels": [2] * n,
+            "accuracy": [0.8] * n, "f1_macro": [0.79] * n}
+    return pd.DataFrame({**base, **columns})
+
+
+def test_seed_summary_is_mean_and_sample_std():
+    """Check mean ± sample std (ddof=1), min, max and n over seeds against hand-computed values."""
+    rows = _rows(seed=[42, 43, 44], accuracy=[0.80, 0.82, 0.78], f1_macro=[0.7, 0.7, 0.7])
+    out = experiment_report.seed_summary(rows).iloc[0]
+    assert out["n_seeds"] == 3 and out["accuracy_mean"] == pytest.approx(0.80)
+    assert out["accuracy_std"] == pytest.approx(0.02)  # sqrt(((.02)^2 + 0 + (.02)^2) / 2)
+    assert (out["accuracy_min"], out["accuracy_max"]) == (0.78, 0.82) and out["f1_macro_std"] == 0
+    markdown = experiment_report.to_markdown("seeds", experiment_report.seed_summary(rows), ["x-1"])
+    assert "0.8000 ± 0.0200" in markdown and "[0.7800, 0.8200]" in markdown
+
+
+def test_lr_summary_pivots_rates_and_names_the_best():
+    """Check that the lr table has one column per rate and the best rate per model."""
+    rows = _rows(lr=[1e-5, 2e-5, 5e-5, 2e-5], seed=[42, 42, 42, 43], accuracy=[0.70, 0.80, 0.75, 0.84])
+    out = experiment_report.lr_summary(rows).iloc[0]
+    assert out["lr=1e-05"] == "0.7000" and out["lr=2e-05"] == "0.8200 ± 0.0283" and out["best lr"] == "2e-05"
+
+
+def test_data_efficiency_reports_what_the_source_capped():
+    """Check that rows per class come from the rows trained on, and requests above them are marked capped."""
+    rows = _rows(n_per_class=[500, 2000], train_rows=[2000, 2720], num_labels=[4, 4], accuracy=[0.85, 0.88])
+    summary = experiment_report.data_efficiency_summary(rows)
+    assert list(summary["rows_per_class"]) == [500, 680] and list(summary["capped"]) == [False, True]
+    markdown = experiment_report.to_markdown("data_efficiency", summary, ["x-1"])
+    assert "2000 rows per class requested, 680 available" in markdown
+    assert experiment_report.data_efficiency_png(summary)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_workflow_rows_need_a_finished_experiment_of_that_workflow():
+    """Check that summarising a workflow that never ran says how to run it."""
+    with pytest.raises(TextclsError, match="scripts/experiments.py run seeds"):
+        experiment_report.workflow_rows(_rows(accuracy=[0.8]), "seeds")
