@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test status clean-venv
+.PHONY: setup repro test status report clean-venv
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: setup
 
 status: setup
 	dvc status
+
+# Pull-request report (what the PR workflow posts): params/metrics diff vs $(BASE), leaderboard, changed plots.
+BASE ?= main
+report: setup
+	python scripts/pr_report.py --base $(BASE) --out report.md
 
 clean-venv:
 	rm -rf $(VENV)

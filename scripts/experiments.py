@@ -38,7 +38,7 @@ def dvc(*args: str) -> str:
 
 def queue(args) -> list[str]:
     params = load_params(args.params)
-    cfg = experiments.load_config(args.config)
+    cfg = experiments.with_values(experiments.load_config(args.config), args.workflow, args.values)
     planned = experiments.plan(args.workflow, cfg, params, Path.cwd(), args.datasets, args.models)
     for exp in planned:
         command = exp.queue_command()
@@ -69,10 +69,10 @@ def collect(args) -> None:
     out = Path(args.out)
     names = sorted(rows["experiment"].unique())
     if args.workflow == "hparams":
-        from textcls import hparam_analysis
-
-        markdown, png = hparam_report(hparam_analysis, rows, experiments.load_config(args.config)["hparams"])
-        write_bytes(out / "hparams_surface.png", png)
+        baseline = experiments.load_config(args.config)["hparams"].get("baseline")
+        markdown, plots = experiment_report.hparam_report(rows, baseline)
+        for name, png in plots.items():
+            write_bytes(out / name, png)
     else:
         summary = experiment_report.summarize(args.workflow, rows)
         markdown = experiment_report.to_markdown(args.workflow, summary, names)
@@ -83,22 +83,14 @@ def collect(args) -> None:
     print(markdown)
 
 
-def hparam_report(analysis, rows, cfg: dict) -> tuple[str, bytes]:
-    """Regression of accuracy, F1 and loss on lr × batch size × epochs, per (dataset, model), and the surface."""
-    parts, png = [], b""
-    for (dataset, model), group in rows.groupby(["dataset", "model"]):
-        results = analysis.analyze(group, baseline=cfg.get("baseline"))
-        parts.append(f"# {dataset} / {model}: {len(group)} experiments\n\n{analysis.to_markdown(results)}")
-        png = png or analysis.surface_png(group, results["accuracy"]["absolute"], "accuracy")
-    return "\n".join(parts), png
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("queue", "run", "collect"))
     parser.add_argument("workflow", choices=experiments.WORKFLOWS)
     parser.add_argument("--datasets", nargs="+", help="data sets of params.yaml (default: all)")
     parser.add_argument("--models", nargs="+", help="models of params.yaml (default: all that apply)")
+    parser.add_argument("--values", type=float, nargs="+",
+                        help="replace the workflow's grid in the config (lr, data_efficiency, seeds)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="experiments run at once (default 1)")
     parser.add_argument("--config", default="configs/experiments.yaml")
     parser.add_argument("--params", default="params.yaml")

@@ -49,7 +49,8 @@ def test_relative_mirror_paths_become_absolute_for_queued_runs(params, cfg):
     exp = experiments.plan("seeds", cfg, params, ROOT, datasets=["sst2"])[0]
     path_override = [o for o in exp.overrides if o.startswith("datasets.sst2.path=")]
     assert path_override == [f"datasets.sst2.path={(ROOT / '../shared/datasets/sst2').resolve()}"]
-    assert exp.queue_command()[:6] == ["dvc", "exp", "run", "--queue", "-n", "seeds-seed42"]
+    assert exp.queue_command()[:8] == ["dvc", "exp", "run", "--queue", "-n", "seeds-seed42", "-S",
+                                       f"++datasets.sst2.path={(ROOT / '../shared/datasets/sst2').resolve()}"]
     assert exp.queue_command()[-3:] == ["evaluate@sst2-minilm", "evaluate@sst2-tfidf", "evaluate@sst2-t5_small"]
 
 
@@ -204,3 +205,29 @@ def test_workflow_rows_need_a_finished_experiment_of_that_workflow():
     """Check that summarising a workflow that never ran says how to run it."""
     with pytest.raises(TextclsError, match="scripts/experiments.py run seeds"):
         experiment_report.workflow_rows(_rows(accuracy=[0.8]), "seeds")
+
+
+def test_hparam_report_fits_the_grid_and_draws_the_surface():
+    """Check that the hparams summary regresses the experiments' metrics and returns a surface per model."""
+    import itertools
+
+    grid = list(itertools.product([2e-5, 5e-5, 1e-4], [16, 32], [1, 2, 3]))
+    acc = [0.80 + 0.03 * (lr > 3e-5) + 0.01 * ep + 0.002 * (bs == 16) + 0.001 * i % 3 / 1000
+           for i, (lr, bs, ep) in enumerate(grid)]
+    rows = _rows(lr=[g[0] for g in grid], batch_size=[g[1] for g in grid], epochs=[g[2] for g in grid],
+                 accuracy=acc, f1_macro=[a - 0.01 for a in acc], loss=[1 - a for a in acc])
+    markdown, plots = experiment_report.hparam_report(rows, {"lr": 5e-5, "batch_size": 32, "epochs": 2})
+    assert markdown.startswith("# sst2 / minilm: 18 experiments")
+    assert "log10_lr" in markdown and "R²" in markdown and "% change from baseline" in markdown
+    assert list(plots) == ["hparams_sst2-minilm.png"] and plots["hparams_sst2-minilm.png"][:4] == b"\x89PNG"
+
+
+def test_values_replace_the_grid_from_the_command_line(params, cfg):
+    """Check that --values replaces a grid (ints stay ints), and mismatched per-model rates are refused."""
+    planned = experiments.plan("data_efficiency", experiments.with_values(cfg, "data_efficiency", [100.0, 300.0]),
+                               params, ROOT, datasets=["sst2"])
+    assert [e.name for e in planned] == ["data-efficiency-n100", "data-efficiency-n300"]
+    with pytest.raises(ParamsError, match="lr.per_model.t5_small has 3 rates but lr.values has 2"):
+        experiments.plan("lr", experiments.with_values(cfg, "lr", [1e-5, 3e-5]), params, ROOT)
+    with pytest.raises(ParamsError, match="edit configs/experiments.yaml"):
+        experiments.with_values(cfg, "hparams", [1.0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -283,3 +284,26 @@ def test_exp_run_with_set_param_runs_a_variant(repo):
     diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo).stdout)
     changed = diff["metrics/leaderboard.json"]
     assert "toy.tfidf.loss" in changed and "toy.tiny.accuracy" not in changed
+
+
+def test_queued_seed_workflow_collects_mean_and_std(repo):
+    """Check the README's one-command workflow: queue two seeds, run the queue, collect mean ± std.
+
+    Runs `scripts/experiments.py run seeds` (dvc exp run --queue, dvc queue start, wait, dvc exp show).
+    """
+    for name in ("scripts", "configs"):
+        shutil.copytree(ROOT / name, repo / name, dirs_exist_ok=True)
+    config = yaml.safe_load((ROOT / "configs/experiments.yaml").read_text())
+    config["seeds"]["values"] = [1, 2]
+    (repo / "configs/experiments.yaml").write_text(yaml.safe_dump(config))
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "workflow config"], repo)
+    proc = run([sys.executable, "scripts/experiments.py", "run", "seeds", "--models", "tiny", "-j", "1"], repo)
+    assert "queueing seeds-seed1" in proc.stdout and "queueing seeds-seed2" in proc.stdout
+    import pandas as pd
+
+    rows = pd.read_csv(repo / "reports/experiments/seeds.csv")
+    assert sorted(rows["experiment"]) == ["seeds-seed1", "seeds-seed2"] and sorted(rows["seed"]) == [1, 2]
+    assert set(rows["model"]) == {"tiny"}  # the other models were not rerun with these seeds
+    report = (repo / "reports/experiments/seeds.md").read_text()
+    assert re.search(r"\|\s*toy\s*\|\s*tiny\s*\|\s*2\s*\|\s*1, 2\s*\|", report), report

@@ -9,11 +9,10 @@ Plain functions from a DataFrame to a DataFrame, Markdown or PNG bytes.
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 
 from textcls.errors import TextclsError
+from textcls.leaderboard import figure_png
 
 KEYS = ["dataset", "model"]
 
@@ -121,11 +120,22 @@ def data_efficiency_png(summary: pd.DataFrame) -> bytes:
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.suptitle("Data efficiency")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
+
+
+def hparam_report(rows: pd.DataFrame, baseline: dict | None) -> tuple[str, dict]:
+    """Regression of accuracy, F1 and loss on lr × batch size × epochs per (dataset, model), and the
+    accuracy response surface: ``(markdown, {png file name: bytes})``."""
+    from textcls import hparam_analysis
+
+    parts, plots = [], {}
+    for (dataset, model), group in rows.groupby(KEYS):
+        results = hparam_analysis.analyze(group, baseline=baseline)
+        image = f"hparams_{dataset}-{model}.png"
+        parts.append(f"# {dataset} / {model}: {len(group)} experiments\n\n{hparam_analysis.to_markdown(results)}\n"
+                     f"![accuracy response surface]({image})\n")
+        plots[image] = hparam_analysis.surface_png(group, results["fits"]["accuracy"]["absolute"])
+    return "\n".join(parts), plots
 
 
 def summarize(workflow: str, rows: pd.DataFrame) -> pd.DataFrame:

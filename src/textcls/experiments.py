@@ -36,9 +36,10 @@ class Experiment:
     targets: tuple  # stages to reproduce
 
     def queue_command(self) -> list[str]:
+        """``-S ++key=value`` sets the key whether or not params.yaml has it (a model entry may inherit lr)."""
         command = ["dvc", "exp", "run", "--queue", "-n", self.name]
         for override in self.overrides:
-            command += ["-S", override]
+            command += ["-S", f"++{override}"]
         return command + list(self.targets)
 
 
@@ -61,6 +62,23 @@ def load_config(path: str | Path) -> dict:
             raise ParamsError(f"The {key!r} setting in {path} must be a non-empty list of numbers > 0. "
                               f"Got {values!r} instead.")
     return cfg
+
+
+GRID_KEYS = {"lr": "values", "data_efficiency": "n_per_class", "seeds": "values"}
+
+
+def with_values(cfg: dict, workflow: str, values: Optional[list]) -> dict:
+    """``cfg`` with the workflow's grid replaced by ``values`` (from the command line), if given."""
+    if not values:
+        return cfg
+    if workflow not in GRID_KEYS:
+        raise ParamsError(f"--values replaces the grid of {', '.join(GRID_KEYS)}; edit configs/experiments.yaml "
+                          f"for the {workflow} grid.")
+    if any(v <= 0 for v in values):
+        raise ParamsError(f"--values must be numbers > 0. Got {values!r} instead.")
+    if workflow != "lr":
+        values = [int(v) if float(v).is_integer() else v for v in values]
+    return {**cfg, workflow: {**cfg[workflow], GRID_KEYS[workflow]: list(values)}}
 
 
 def _select(names: Optional[Iterable[str]], known: dict, what: str) -> list[str]:
@@ -112,7 +130,11 @@ def plan(workflow: str, cfg: dict, params: Params, root: Path, datasets: Optiona
 def _settings(workflow: str, cfg: dict, datasets: list[str], models: list[str]) -> list[tuple[str, list[str]]]:
     """(name suffix, overrides) of each experiment of a workflow."""
     if workflow == "lr":
-        per_model = cfg.get("per_model") or {}
+        per_model = {m: rates for m, rates in (cfg.get("per_model") or {}).items() if m in models}
+        for model, rates in per_model.items():
+            if len(rates) != len(cfg["values"]):
+                raise ParamsError(f"lr.per_model.{model} has {len(rates)} rates but lr.values has "
+                                  f"{len(cfg['values'])}: give one rate per grid position.")
         out = []
         for i, value in enumerate(cfg["values"]):
             rates = {m: (per_model[m][i] if m in per_model else value) for m in models}

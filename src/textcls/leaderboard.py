@@ -186,8 +186,6 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 def pareto_png(table: pd.DataFrame) -> bytes:
     """Accuracy vs CPU p95 latency per dataset, both of the best CPU variant (so an int8 model is placed
     at its own accuracy); marker area ~ parameters; the Pareto front is joined."""
-    import io
-
     import matplotlib
     import matplotlib.ticker
 
@@ -217,6 +215,15 @@ def pareto_png(table: pd.DataFrame) -> bytes:
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.margins(x=0.25, y=0.15)
     fig.suptitle("Accuracy vs latency (marker area ~ parameters; dashed: Pareto front)")
+    return figure_png(fig)
+
+
+def figure_png(fig) -> bytes:
+    """A pyplot figure as PNG bytes (tight layout, 110 dpi); the figure is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

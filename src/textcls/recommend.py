@@ -64,7 +64,7 @@ def violations(cand: dict, cfg: RecommendParams) -> list[str]:
             out.append(f"{LABELS[name]} not measured ({key}={limit:g})")
         elif (kind == "min" and value < limit) or (kind == "max" and value > limit):
             sign = "<" if kind == "min" else ">"
-            out.append(f"{LABELS[name]} {value:g} {sign} {limit:g} ({key})")
+            out.append(f"{LABELS[name]} {value:.4g} {sign} {limit:g} ({key})")
     return out
 
 
