@@ -106,10 +106,10 @@ def _entry(rev: str, name: str | None, params: dict, metrics: dict, error=None) 
                      "metrics": {path: {"data": data} for path, data in metrics.items()}}}
 
 
-def _metrics(acc: float, seed: int, rows: int = 1200) -> dict:
-    return {"metrics/eval/sst2/minilm.json": {"accuracy": acc, "f1_macro": acc - 0.01, "loss": 0.5,
-                                              "per_class": {"negative": {}, "positive": {}}},
-            "metrics/train/sst2/minilm.json": {"seed": seed, "train_rows": rows}}
+def _metrics(acc: float, seed: int, rows: int = 1200, model: str = "minilm") -> dict:
+    return {f"metrics/eval/sst2/{model}.json": {"accuracy": acc, "f1_macro": acc - 0.01, "loss": 0.5,
+                                                "per_class": {"negative": {}, "positive": {}}},
+            f"metrics/train/sst2/{model}.json": {"seed": seed, "train_rows": rows}}
 
 
 def _with(raw: dict, **changes) -> dict:
@@ -157,6 +157,33 @@ def test_results_table_resolves_hyperparameters_and_drops_stale_rows(raw_params)
     assert (main["lr"], main["batch_size"], main["epochs"], main["seed"]) == (1e-4, 32, 2, 42)
     assert main["n_per_class"] == 600 and main["train_rows"] == 1200 and main["num_labels"] == 2
     assert table.set_index("experiment").loc["lr-5e-05", "lr"] == 5e-5
+
+
+def test_workflow_rows_count_an_unchanged_model_once(raw_params):
+    """Check that a configuration repeated across a workflow's experiments counts once, and that the
+    baseline commit's identical configuration does not displace the workflow's own row.
+
+    Non-regression: a TF-IDF seed-42 run (TF-IDF has no train section, so its configuration equals the
+    baseline's) was deduplicated against the baseline commit and vanished from the seeds summary.
+    """
+    ok = {"state": "success"}
+
+    def exp(name, raw, metrics):
+        return {"name": name, "executor": ok, "revs": [_entry(name.ljust(40, "0"), name, raw, metrics)]}
+
+    both = {**_metrics(0.80, 42), **_metrics(0.71, 42, model="tfidf")}
+    shown = [{**_entry("a" * 40, "main", raw_params, both), "experiments": [
+        exp("seeds-seed42", _with(raw_params, train__seed=42), both),
+        exp("seeds-seed43", _with(raw_params, train__seed=43),
+            {**_metrics(0.82, 43), **_metrics(0.71, 43, model="tfidf")}),
+        exp("lr-5e-05", _with(raw_params, models__minilm__lr=5e-5), {**_metrics(0.81, 42), **both}),
+        exp("lr-1e-05", _with(raw_params, models__minilm__lr=1e-5), {**_metrics(0.79, 42), **both}),
+    ]}]
+    table = experiments.results_table(experiments.exp_show_records(shown))
+    seeds = experiment_report.workflow_rows(table, "seeds")
+    assert sorted(seeds[seeds["model"] == "tfidf"]["seed"]) == [42, 43]
+    lr = experiment_report.workflow_rows(table, "lr")
+    assert len(lr[lr["model"] == "tfidf"]) == 1 and len(lr[lr["model"] == "minilm"]) == 2
 
 
 def test_results_table_without_results_says_how_to_get_them():

@@ -18,13 +18,16 @@ KEYS = ["dataset", "model"]
 
 
 def workflow_rows(table: pd.DataFrame, workflow: str) -> pd.DataFrame:
-    """The rows of experiments named ``<workflow>-...`` (the names scripts/experiments.py gives them)."""
+    """The rows of experiments named ``<workflow>-...`` (the names scripts/experiments.py gives them), each
+    configuration once: a model the workflow did not change appears in every experiment with one result."""
     prefix = workflow.replace("_", "-") + "-"
     rows = table[table["experiment"].astype(str).str.startswith(prefix)]
     if rows.empty:
         raise TextclsError(f"No finished experiment named {prefix}*. Fix: run "
                            f"`python scripts/experiments.py run {workflow}` (see `dvc exp show` and "
                            "`dvc queue status` for failed ones).")
+    if "config" in rows:
+        rows = rows.drop_duplicates(subset="config")
     return rows.reset_index(drop=True)
 
 

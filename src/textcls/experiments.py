@@ -176,7 +176,11 @@ def exp_show_records(shown: list) -> list[dict]:
 
 
 def results_table(records: list[dict]) -> pd.DataFrame:
-    """One row per (experiment, dataset, model) whose metrics were produced with that experiment's params."""
+    """One row per (experiment, dataset, model) whose metrics were produced with that experiment's params.
+
+    ``config`` identifies what was trained (data, model entry, seeds), so that a model an experiment did
+    not change, repeated in every experiment, can be counted once (see ``experiment_report.workflow_rows``).
+    """
     rows = []
     for record in records:
         try:
@@ -196,7 +200,7 @@ def results_table(records: list[dict]) -> pd.DataFrame:
     if table.empty:
         raise TextclsError("No finished experiment has evaluation metrics. Fix: run the workflow first "
                            "(`python scripts/experiments.py run <workflow>`), then `dvc exp show` to check.")
-    return table.drop_duplicates(subset="config").reset_index(drop=True)
+    return table
 
 
 def _row(record: dict, params: Params, dataset: str, model: str, ev: dict) -> Optional[dict]:
