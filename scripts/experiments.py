@@ -7,7 +7,8 @@
 
 `run` = `queue` (one `dvc exp run --queue -n <workflow>-<setting> -S ...` per setting of the grid in
 configs/experiments.yaml), `dvc queue start -j JOBS`, wait, then `collect` (reads `dvc exp show
---json`, writes reports/experiments/<workflow>.{md,csv} and a plot where there is one).
+--json --all-commits`, keeping the newest experiment of each name, and writes
+reports/experiments/<workflow>.{md,csv} and a plot where there is one).
 `--datasets` / `--models` restrict the grid; `--dry-run` prints the commands without running them.
 """
 
@@ -64,7 +65,8 @@ def wait_for_queue(names: list[str], poll_s: float = 10.0) -> list[str]:
 
 
 def collect(args) -> None:
-    table = experiments.results_table(experiments.exp_show_records(json.loads(dvc("exp", "show", "--json"))))
+    shown = json.loads(dvc("exp", "show", "--json", "--all-commits"))  # experiments of earlier commits too
+    table = experiments.results_table(experiments.exp_show_records(shown))
     rows = experiment_report.workflow_rows(table, args.workflow)
     out = Path(args.out)
     names = sorted(rows["experiment"].unique())

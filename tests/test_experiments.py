@@ -186,6 +186,20 @@ def test_workflow_rows_count_an_unchanged_model_once(raw_params):
     assert len(lr[lr["model"] == "tfidf"]) == 1 and len(lr[lr["model"] == "minilm"]) == 2
 
 
+def test_a_rerun_experiment_name_keeps_its_newest_run(raw_params):
+    """Check that an experiment name seen on two baselines (a workflow rerun) counts once: the newest run."""
+    old = _entry("1" * 40, "seeds-seed43", _with(raw_params, train__seed=43), _metrics(0.70, 43))
+    new = _entry("2" * 40, "seeds-seed43", _with(raw_params, train__seed=43), _metrics(0.82, 43))
+    old["data"]["timestamp"], new["data"]["timestamp"] = "2026-11-24T10:00:00", "2026-11-25T09:00:00"
+    shown = [{**_entry("b" * 40, "v2", raw_params, {}), "experiments": [
+                 {"name": "seeds-seed43", "executor": {"state": "success"}, "revs": [new]}]},
+             {**_entry("a" * 40, "v1", raw_params, {}), "experiments": [
+                 {"name": "seeds-seed43", "executor": {"state": "success"}, "revs": [old]}]}]
+    records = [r for r in experiments.exp_show_records(shown) if r["name"] == "seeds-seed43"]
+    assert [r["rev"] for r in records] == ["2" * 40]
+    assert experiments.results_table(records)["accuracy"].tolist() == [0.82]
+
+
 def test_results_table_without_results_says_how_to_get_them():
     """Check that an empty `dvc exp show` gives a clear error."""
     with pytest.raises(TextclsError, match="scripts/experiments.py run"):

@@ -155,8 +155,11 @@ def _settings(workflow: str, cfg: dict, datasets: list[str], models: list[str]) 
 
 def exp_show_records(shown: list) -> list[dict]:
     """Flatten ``dvc exp show --json``: commits and their finished experiments (not the workspace, not
-    queued/running/failed ones), each as ``{name, rev, params, metrics: {path: data}}``."""
-    records = []
+    queued/running/failed ones), each as ``{name, rev, timestamp, params, metrics: {path: data}}``.
+
+    An experiment name run again (on a later commit, or after ``dvc exp remove``) keeps only its newest run.
+    """
+    records = {}
     for baseline in shown:
         entries = [] if baseline.get("rev") == "workspace" else [baseline]
         for exp in baseline.get("experiments") or []:
@@ -169,10 +172,12 @@ def exp_show_records(shown: list) -> list[dict]:
                 continue
             params = (data.get("params") or {}).get("params.yaml", {}).get("data")
             metrics = {path: m.get("data") for path, m in (data.get("metrics") or {}).items() if m.get("data")}
-            if params:
-                records.append({"name": entry.get("name") or entry["rev"][:7], "rev": entry["rev"],
-                                "params": params, "metrics": metrics})
-    return records
+            record = {"name": entry.get("name") or entry["rev"][:7], "rev": entry["rev"],
+                      "timestamp": data.get("timestamp") or "", "params": params, "metrics": metrics}
+            older = records.get(record["name"])
+            if params and (older is None or record["timestamp"] > older["timestamp"]):
+                records[record["name"]] = record
+    return list(records.values())
 
 
 def results_table(records: list[dict]) -> pd.DataFrame:
@@ -185,8 +190,8 @@ def results_table(records: list[dict]) -> pd.DataFrame:
     for record in records:
         try:
             params = parse_params(record["params"])
-        except ParamsError as err:
-            logger.warning("skipping %s: its params do not validate (%s)", record["name"], err)
+        except ParamsError as err:  # e.g. an old commit's params.yaml under today's schema
+            logger.debug("skipping %s: its params do not validate (%s)", record["name"], err)
             continue
         for path, ev in sorted(record["metrics"].items()):
             parts = Path(path).parts
