@@ -66,8 +66,10 @@ def main(argv=None) -> int:
             log_final_scores(metrics, Path(args.live_dir))
         else:
             metrics = train.train_transformer(tokenized, model, seed, out, checkpoints, Path(args.live_dir))
+        # what this model was trained with, so experiment summaries can tell fresh results from stale ones
+        hyperparameters = dataclasses.asdict(model.train if model.kind == "transformer" else model.tfidf)
         write_json(args.metrics, {"dataset": args.dataset, "model": args.model, "kind": model.kind, "seed": seed,
-                                   **metrics})
+                                  "hyperparameters": hyperparameters, **metrics})
     logger.info("%s/%s: %s", args.dataset, args.model, metrics)
     return 0
 

@@ -106,10 +106,21 @@ def _entry(rev: str, name: str | None, params: dict, metrics: dict, error=None) 
                      "metrics": {path: {"data": data} for path, data in metrics.items()}}}
 
 
-def _metrics(acc: float, seed: int, rows: int = 1200, model: str = "minilm") -> dict:
+def _trained_with(raw: dict, model: str) -> dict:
+    """The hyperparameters the train stage records for ``model`` under params ``raw``."""
+    import dataclasses
+
+    entry = parse_params(raw).models[model]
+    return dataclasses.asdict(entry.train if entry.kind == "transformer" else entry.tfidf)
+
+
+def _metrics(acc: float, seed: int, rows: int = 1200, model: str = "minilm", raw: dict | None = None) -> dict:
+    """Metrics files of one model on sst2, as the train stage writes them when run with params ``raw``."""
+    raw = raw or yaml.safe_load((ROOT / "params.yaml").read_text())
+    train = {"seed": seed, "train_rows": rows, "hyperparameters": _trained_with(raw, model)}
     return {f"metrics/eval/sst2/{model}.json": {"accuracy": acc, "f1_macro": acc - 0.01, "loss": 0.5,
                                                 "per_class": {"negative": {}, "positive": {}}},
-            f"metrics/train/sst2/{model}.json": {"seed": seed, "train_rows": rows}}
+            f"metrics/train/sst2/{model}.json": train}
 
 
 def _with(raw: dict, **changes) -> dict:
@@ -127,18 +138,21 @@ def _exp_show(raw: dict) -> list:
     """The shape of `dvc exp show --json` (DVC 3.67): workspace, then a commit with its experiments."""
     ok = {"state": "success"}
     return [
-        _entry("workspace", None, raw, _metrics(0.80, 42)),
-        {**_entry("a" * 40, "main", raw, _metrics(0.80, 42)), "experiments": [
+        _entry("workspace", None, raw, _metrics(0.80, 42, raw=raw)),
+        {**_entry("a" * 40, "main", raw, _metrics(0.80, 42, raw=raw)), "experiments": [
             {"name": "seeds-seed43", "executor": ok,
-             "revs": [_entry("b" * 40, "seeds-seed43", _with(raw, train__seed=43), _metrics(0.82, 43))]},
+             "revs": [_entry("b" * 40, "seeds-seed43", _with(raw, train__seed=43), _metrics(0.82, 43, raw=_with(raw, train__seed=43)))]},
             {"name": "seeds-seed44", "executor": ok,
-             "revs": [_entry("c" * 40, "seeds-seed44", _with(raw, train__seed=44), _metrics(0.78, 44))]},
+             "revs": [_entry("c" * 40, "seeds-seed44", _with(raw, train__seed=44), _metrics(0.78, 44, raw=_with(raw, train__seed=44)))]},
             {"name": "seeds-stale", "executor": ok,  # seed changed but the model was not rerun
-             "revs": [_entry("d" * 40, "seeds-stale", _with(raw, train__seed=45), _metrics(0.80, 42))]},
+             "revs": [_entry("d" * 40, "seeds-stale", _with(raw, train__seed=45), _metrics(0.80, 42, raw=raw))]},
             {"name": "seeds-broken", "executor": {"state": "failed"},
              "revs": [_entry("e" * 40, "seeds-broken", raw, {}, error={"msg": "Experiment run failed"})]},
             {"name": "lr-5e-05", "executor": ok,
-             "revs": [_entry("f" * 40, "lr-5e-05", _with(raw, models__minilm__lr=5e-5), _metrics(0.81, 42))]},
+             "revs": [_entry("f" * 40, "lr-5e-05", _with(raw, models__minilm__lr=5e-5),
+                             _metrics(0.81, 42, raw=_with(raw, models__minilm__lr=5e-5)))]},
+            {"name": "lr-stale", "executor": ok,  # lr changed, but this data set's stage was not targeted
+             "revs": [_entry("9" * 40, "lr-stale", _with(raw, models__minilm__lr=1e-5), _metrics(0.80, 42, raw=raw))]},
         ]},
     ]
 
@@ -146,11 +160,12 @@ def _exp_show(raw: dict) -> list:
 def test_exp_show_records_skip_the_workspace_and_failed_runs(raw_params):
     """Check that only commits and finished experiments become records."""
     names = [r["name"] for r in experiments.exp_show_records(_exp_show(raw_params))]
-    assert names == ["main", "seeds-seed43", "seeds-seed44", "seeds-stale", "lr-5e-05"]
+    assert names == ["main", "seeds-seed43", "seeds-seed44", "seeds-stale", "lr-5e-05", "lr-stale"]
 
 
 def test_results_table_resolves_hyperparameters_and_drops_stale_rows(raw_params):
-    """Check that rows carry each model's resolved lr/batch/epochs/seed and that a model not rerun is dropped."""
+    """Check that rows carry each model's resolved lr/batch/epochs/seed, and that a model not rerun with the
+    experiment's seed or hyperparameters (its metrics are the baseline's) is dropped."""
     table = experiments.results_table(experiments.exp_show_records(_exp_show(raw_params)))
     assert list(table["experiment"]) == ["main", "seeds-seed43", "seeds-seed44", "lr-5e-05"]
     main = table.iloc[0]
@@ -171,13 +186,16 @@ def test_workflow_rows_count_an_unchanged_model_once(raw_params):
     def exp(name, raw, metrics):
         return {"name": name, "executor": ok, "revs": [_entry(name.ljust(40, "0"), name, raw, metrics)]}
 
-    both = {**_metrics(0.80, 42), **_metrics(0.71, 42, model="tfidf")}
-    shown = [{**_entry("a" * 40, "main", raw_params, both), "experiments": [
-        exp("seeds-seed42", _with(raw_params, train__seed=42), both),
-        exp("seeds-seed43", _with(raw_params, train__seed=43),
-            {**_metrics(0.82, 43), **_metrics(0.71, 43, model="tfidf")}),
-        exp("lr-5e-05", _with(raw_params, models__minilm__lr=5e-5), {**_metrics(0.81, 42), **both}),
-        exp("lr-1e-05", _with(raw_params, models__minilm__lr=1e-5), {**_metrics(0.79, 42), **both}),
+    def both(raw, seed=42, acc=0.80):
+        return {**_metrics(acc, seed, raw=raw), **_metrics(0.71, seed, model="tfidf", raw=raw)}
+
+    lr5, lr1 = _with(raw_params, models__minilm__lr=5e-5), _with(raw_params, models__minilm__lr=1e-5)
+    seed42, seed43 = _with(raw_params, train__seed=42), _with(raw_params, train__seed=43)
+    shown = [{**_entry("a" * 40, "main", raw_params, both(raw_params)), "experiments": [
+        exp("seeds-seed42", seed42, both(seed42)),
+        exp("seeds-seed43", seed43, both(seed43, 43, 0.82)),
+        exp("lr-5e-05", lr5, both(lr5, acc=0.81)),
+        exp("lr-1e-05", lr1, both(lr1, acc=0.79)),
     ]}]
     table = experiments.results_table(experiments.exp_show_records(shown))
     seeds = experiment_report.workflow_rows(table, "seeds")
@@ -188,8 +206,9 @@ def test_workflow_rows_count_an_unchanged_model_once(raw_params):
 
 def test_a_rerun_experiment_name_keeps_its_newest_run(raw_params):
     """Check that an experiment name seen on two baselines (a workflow rerun) counts once: the newest run."""
-    old = _entry("1" * 40, "seeds-seed43", _with(raw_params, train__seed=43), _metrics(0.70, 43))
-    new = _entry("2" * 40, "seeds-seed43", _with(raw_params, train__seed=43), _metrics(0.82, 43))
+    seed43 = _with(raw_params, train__seed=43)
+    old = _entry("1" * 40, "seeds-seed43", seed43, _metrics(0.70, 43, raw=seed43))
+    new = _entry("2" * 40, "seeds-seed43", seed43, _metrics(0.82, 43, raw=seed43))
     old["data"]["timestamp"], new["data"]["timestamp"] = "2026-11-24T10:00:00", "2026-11-25T09:00:00"
     shown = [{**_entry("b" * 40, "v2", raw_params, {}), "experiments": [
                  {"name": "seeds-seed43", "executor": {"state": "success"}, "revs": [new]}]},

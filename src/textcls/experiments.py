@@ -214,9 +214,13 @@ def _row(record: dict, params: Params, dataset: str, model: str, ev: dict) -> Op
     spec, entry = params.datasets[dataset], params.models[model]
     train = record["metrics"].get(f"metrics/train/{dataset}/{model}.json") or {}
     seed = training_seed(params, entry)
-    if train.get("seed", params.base.seed) != seed:  # this model was not rerun with the experiment's seed
-        return None
     hyper = dataclasses.asdict(entry.train) if entry.train else {}
+    expected = hyper or dataclasses.asdict(entry.tfidf)
+    if train.get("seed") != seed or train.get("hyperparameters") != expected:
+        # not trained with this experiment's settings: a stage the experiment did not rerun (e.g. a model's
+        # lr changed but only one data set was targeted), or a run from before provenance was recorded
+        logger.debug("%s: %s/%s is stale, skipped", record["name"], dataset, model)
+        return None
     where = {**dataclasses.asdict(spec), "path": None}  # queued runs use an absolute path to the same files
     config = json.dumps([where, dataclasses.asdict(entry), params.base.seed, seed,
                          params.tokenize.max_length], sort_keys=True, default=str)
