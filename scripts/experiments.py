@@ -15,7 +15,6 @@ reports/experiments/<workflow>.{md,csv} and a plot where there is one).
 import argparse
 import json
 import logging
-import re
 import subprocess
 import sys
 import time
@@ -31,7 +30,11 @@ logger = logging.getLogger("experiments")
 
 
 def dvc(*args: str) -> str:
-    proc = subprocess.run(["dvc", *args], capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["dvc", *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise TextclsError("`dvc` is not on PATH. Fix: activate the project's environment "
+                           "(`. .venv/bin/activate`, after `make setup`).") from None
     if proc.returncode != 0:
         raise TextclsError(f"`dvc {' '.join(args)}` failed: {(proc.stderr or proc.stdout).strip()[-800:]}")
     return proc.stdout
@@ -41,32 +44,48 @@ def queue(args) -> list[str]:
     params = load_params(args.params)
     cfg = experiments.with_values(experiments.load_config(args.config), args.workflow, args.values)
     planned = experiments.plan(args.workflow, cfg, params, Path.cwd(), args.datasets, args.models)
+    names = [exp.name for exp in planned]
+    existing = sorted(set(names) & set(dvc("exp", "list", "--all-commits", "--name-only").split()))
+    if existing and not args.dry_run:
+        if not args.force:
+            raise TextclsError(f"Experiments named {', '.join(existing)} already exist. Fix: pass --force to "
+                               f"replace them, or `dvc exp remove {' '.join(existing)}`.")
+        dvc("exp", "remove", "--all-commits", *existing)
     for exp in planned:
         command = exp.queue_command()
         print(" ".join(command) if args.dry_run else f"queueing {exp.name}")
         if not args.dry_run:
             dvc(*command[1:])
-    return [exp.name for exp in planned]
+    return names
 
 
-def wait_for_queue(names: list[str], poll_s: float = 10.0) -> list[str]:
-    """Block until none of ``names`` is queued or running; return those that failed."""
+def start_queue(jobs: int) -> None:
+    """`dvc queue start` detaches a worker that inherits our pipes: give it none, or we would wait for it."""
+    try:
+        subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    except (FileNotFoundError, subprocess.CalledProcessError) as err:
+        raise TextclsError(f"`dvc queue start` failed ({err}). Fix: check `dvc queue status`.") from None
+
+
+def wait_for_queue(names: list[str], known_tasks: set[str], poll_s: float = 10.0) -> list[str]:
+    """Block until none of our tasks (not in ``known_tasks``, named in ``names``) is queued or running;
+    return the names of those that failed."""
     while True:
-        status = {}
-        for line in dvc("queue", "status").splitlines():
-            fields = line.split()
-            if len(fields) >= 2 and fields[1] in names:
-                status[fields[1]] = fields[-1]
-        active = [n for n, s in status.items() if s in ("Queued", "Running")]
+        tasks = [t for t in experiments.parse_queue_status(dvc("queue", "status"))
+                 if t["task"] not in known_tasks and t["name"] in names]
+        active = sorted(t["name"] for t in tasks if t["status"] in ("Queued", "Running"))
         if not active:
-            return sorted(n for n, s in status.items() if re.match("Fail", s))
-        logger.info("waiting for %d experiment(s): %s", len(active), ", ".join(sorted(active)))
+            return sorted(t["name"] for t in tasks if t["status"] == "Failed")
+        logger.info("waiting for %d experiment(s): %s", len(active), ", ".join(active))
         time.sleep(poll_s)
 
 
 def collect(args) -> None:
     shown = json.loads(dvc("exp", "show", "--json", "--all-commits"))  # experiments of earlier commits too
     table = experiments.results_table(experiments.exp_show_records(shown))
+    table = table[table["dataset"].isin(args.datasets or table["dataset"])
+                  & table["model"].isin(args.models or table["model"])]
     rows = experiment_report.workflow_rows(table, args.workflow)
     out = Path(args.out)
     names = sorted(rows["experiment"].unique())
@@ -98,14 +117,16 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", default="reports/experiments")
     parser.add_argument("--dry-run", action="store_true", help="print the dvc commands, run nothing")
+    parser.add_argument("--force", action="store_true", help="replace existing experiments of the same names")
     args = parser.parse_args(argv)
 
     if args.action in ("queue", "run"):
+        known_tasks = {t["task"] for t in experiments.parse_queue_status(dvc("queue", "status"))}
         names = queue(args)
         if args.action == "queue" or args.dry_run:
             return 0
-        dvc("queue", "start", "-j", str(args.jobs))
-        failed = wait_for_queue(names)
+        start_queue(args.jobs)
+        failed = wait_for_queue(names, known_tasks)
         if failed:
             print(f"warning: {len(failed)} experiment(s) failed: {', '.join(failed)} "
                   f"(see `dvc queue logs <name>`)", file=sys.stderr)

@@ -88,6 +88,13 @@ def test_bad_selections_fail_with_the_fix(params, cfg, workflow, kwargs, match):
 @pytest.mark.parametrize("text, match", [
     ("lr: {values: []}\n", "'lr.values'"),
     ("seeds: {values: [1, -2]}\n", "'seeds.values'"),
+    ("seeds: {values: [1, 1]}\n", "list of distinct integers >= 0"),
+    ("data_efficiency: {n_per_class: [500, 2.5]}\n", "'data_efficiency.n_per_class'"),
+    ("hparams: {lr: [1.0e-5], batch_size: [16.5], epochs: [1]}\n", "'hparams.batch_size'"),
+    ("lr: [1.0e-5]\n", "The 'lr' setting in .* must be a mapping"),
+    ("lr: {values: [1.0e-5], per_model: {t5: 3.0e-4}}\n", "'lr.per_model.t5'"),
+    ("hparams: {lr: [1.0e-5], batch_size: [16], epochs: [1], baseline: {lr: 2.0e-5, batch_size: 16, epochs: 1}}\n",
+     "'hparams.baseline' setting .* must be one point of the grid"),
     ("grid: {}\n", "Unknown workflow 'grid'"),
 ])
 def test_config_is_validated(tmp_path, text, match):
@@ -98,6 +105,46 @@ def test_config_is_validated(tmp_path, text, match):
     path.write_text(yaml.safe_dump(full))
     with pytest.raises(ParamsError, match=match):
         experiments.load_config(path)
+
+
+def test_config_reads_exponents_and_accepts_seed_zero(tmp_path):
+    """Check that an unquoted 1e-5 is a number (YAML 1.2) and seed 0 is a valid seed; bad YAML is one error."""
+    text = (ROOT / "configs/experiments.yaml").read_text()
+    path = tmp_path / "experiments.yaml"
+    path.write_text(text.replace("values: [1.0e-5, 2.0e-5, 5.0e-5]", "values: [1e-5, 2e-5]")
+                    .replace("t5_small: [1.0e-4, 3.0e-4, 1.0e-3]", "t5_small: [1e-4, 3e-4]")
+                    .replace("values: [42, 43, 44]", "values: [0, 1]"))
+    cfg = experiments.load_config(path)
+    assert cfg["lr"]["values"] == [1e-5, 2e-5] and cfg["seeds"]["values"] == [0, 1]
+    path.write_text("lr: {values: [1e-5\n")
+    with pytest.raises(ParamsError, match="is not valid YAML"):
+        experiments.load_config(path)
+
+
+@pytest.mark.parametrize("workflow, values, match", [
+    ("seeds", [2.5], "'seeds.values' setting in --values must be a non-empty list of distinct integers"),
+    ("lr", [float("nan")], "'lr.values' setting in --values"),
+    ("data_efficiency", [100.0, 100.0], "distinct"),
+])
+def test_bad_values_are_refused_before_queueing(cfg, workflow, values, match):
+    """Check that --values must fit the workflow's grid (integers for seeds and rows, distinct, finite)."""
+    with pytest.raises(ParamsError, match=match):
+        experiments.with_values(cfg, workflow, values)
+
+
+def test_queue_status_rows_are_parsed_with_their_task_ids():
+    """Check the parsing of `dvc queue status`, where an old task may carry the same name as a new one."""
+    text = """Task     Name          Created    Status
+a1b2c3d  seeds-seed42  09:12 AM   Running
+e4f5a6b  seeds-seed43  09:12 AM   Queued
+863d2ea  seeds-seed42  08:52 AM   Success
+
+Worker status: 1 active, 0 idle
+"""
+    rows = experiments.parse_queue_status(text)
+    assert rows == [{"task": "a1b2c3d", "name": "seeds-seed42", "status": "Running"},
+                    {"task": "e4f5a6b", "name": "seeds-seed43", "status": "Queued"},
+                    {"task": "863d2ea", "name": "seeds-seed42", "status": "Success"}]
 
 
 def _entry(rev: str, name: str | None, params: dict, metrics: dict, error=None) -> dict:
@@ -175,8 +222,9 @@ def test_results_table_resolves_hyperparameters_and_drops_stale_rows(raw_params)
 
 
 def test_workflow_rows_count_an_unchanged_model_once(raw_params):
-    """Check that a configuration repeated across a workflow's experiments counts once, and that the
-    baseline commit's identical configuration does not displace the workflow's own row.
+    """Check that a configuration repeated across a workflow's experiments counts once (and a model the
+    workflow did not vary is left out), and that the baseline commit's identical configuration does not
+    displace the workflow's own row.
 
     Non-regression: a TF-IDF seed-42 run (TF-IDF has no train section, so its configuration equals the
     baseline's) was deduplicated against the baseline commit and vanished from the seeds summary.
@@ -201,7 +249,7 @@ def test_workflow_rows_count_an_unchanged_model_once(raw_params):
     seeds = experiment_report.workflow_rows(table, "seeds")
     assert sorted(seeds[seeds["model"] == "tfidf"]["seed"]) == [42, 43]
     lr = experiment_report.workflow_rows(table, "lr")
-    assert len(lr[lr["model"] == "tfidf"]) == 1 and len(lr[lr["model"] == "minilm"]) == 2
+    assert set(lr["model"]) == {"minilm"} and len(lr) == 2  # TF-IDF was not varied by the lr experiments
 
 
 def test_a_rerun_experiment_name_keeps_its_newest_run(raw_params):
@@ -210,13 +258,14 @@ def test_a_rerun_experiment_name_keeps_its_newest_run(raw_params):
     old = _entry("1" * 40, "seeds-seed43", seed43, _metrics(0.70, 43, raw=seed43))
     new = _entry("2" * 40, "seeds-seed43", seed43, _metrics(0.82, 43, raw=seed43))
     old["data"]["timestamp"], new["data"]["timestamp"] = "2026-11-24T10:00:00", "2026-11-25T09:00:00"
-    shown = [{**_entry("b" * 40, "v2", raw_params, {}), "experiments": [
-                 {"name": "seeds-seed43", "executor": {"state": "success"}, "revs": [new]}]},
-             {**_entry("a" * 40, "v1", raw_params, {}), "experiments": [
-                 {"name": "seeds-seed43", "executor": {"state": "success"}, "revs": [old]}]}]
-    records = [r for r in experiments.exp_show_records(shown) if r["name"] == "seeds-seed43"]
-    assert [r["rev"] for r in records] == ["2" * 40]
-    assert experiments.results_table(records)["accuracy"].tolist() == [0.82]
+    def commit(rev, name, run):
+        return {**_entry(rev * 40, name, raw_params, {}), "experiments": [
+            {"name": "seeds-seed43", "executor": {"state": "success"}, "revs": [run]}]}
+
+    for shown in ([commit("a", "v1", old), commit("b", "v2", new)], [commit("b", "v2", new), commit("a", "v1", old)]):
+        records = [r for r in experiments.exp_show_records(shown) if r["name"] == "seeds-seed43"]
+        assert [r["rev"] for r in records] == ["2" * 40]
+        assert experiments.results_table(records)["accuracy"].tolist() == [0.82]
 
 
 def test_results_table_without_results_says_how_to_get_them():
@@ -267,6 +316,16 @@ def test_workflow_rows_need_a_finished_experiment_of_that_workflow():
         experiment_report.workflow_rows(_rows(accuracy=[0.8]), "seeds")
 
 
+def test_hparam_rows_leave_out_models_the_grid_did_not_vary():
+    """Check that a model repeated unchanged in every hparams experiment (TF-IDF: no lr) is left out, so
+    the regression sees only the varied model (non-regression: its NaN lr crashed the fit)."""
+    grid = _rows(experiment=["hparams-a", "hparams-b"], lr=[2e-5, 5e-5], accuracy=[0.7, 0.8])
+    tfidf = _rows(experiment=["hparams-a", "hparams-b"], model=["tfidf"] * 2, lr=[None, None], accuracy=[0.71] * 2)
+    table = pd.concat([grid.assign(config=["m1", "m2"]), tfidf.assign(config=["t", "t"])], ignore_index=True)
+    rows = experiment_report.workflow_rows(table, "hparams")
+    assert list(rows["model"]) == ["minilm", "minilm"]
+
+
 def test_hparam_report_fits_the_grid_and_draws_the_surface():
     """Check that the hparams summary regresses the experiments' metrics and returns a surface per model."""
     import itertools
@@ -287,7 +346,7 @@ def test_values_replace_the_grid_from_the_command_line(params, cfg):
     planned = experiments.plan("data_efficiency", experiments.with_values(cfg, "data_efficiency", [100.0, 300.0]),
                                params, ROOT, datasets=["sst2"])
     assert [e.name for e in planned] == ["data-efficiency-n100", "data-efficiency-n300"]
-    with pytest.raises(ParamsError, match="lr.per_model.t5_small has 3 rates but lr.values has 2"):
+    with pytest.raises(ParamsError, match="lr.per_model.t5_small has 3 rates but the lr grid has 2"):
         experiments.plan("lr", experiments.with_values(cfg, "lr", [1e-5, 3e-5]), params, ROOT)
     with pytest.raises(ParamsError, match="edit configs/experiments.yaml"):
         experiments.with_values(cfg, "hparams", [1.0])

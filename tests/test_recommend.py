@@ -61,12 +61,24 @@ def test_no_feasible_model_says_so_and_names_every_violation():
            "(max_memory_mb)." in markdown
 
 
-def test_unmeasured_device_never_counts_as_meeting_a_limit():
-    """Check that GPU constraints on a machine without a GPU exclude every model as 'not measured'."""
-    cfg = RecommendParams(device="gpu", max_p95_ms=10.0)
-    rec = recommend.recommend(TABLE, cfg)["ag_news"]
-    assert rec["recommended"] is None
-    assert rec["candidates"]["minilm"]["violations"] == ["batch-1 p95 latency (ms) not measured (max_p95_ms=10)"]
+@pytest.mark.parametrize("limits", [{}, {"max_p95_ms": 10.0}])
+def test_a_device_without_benchmark_is_never_recommended(limits):
+    """Check that serving on a GPU the benchmark machine did not have excludes every model, limits or not."""
+    cfg = RecommendParams(device="gpu", **limits)
+    rec = recommend.recommend(TABLE, cfg, _compare(True))["ag_news"]
+    assert rec["recommended"] is None and rec["comparison"] is None
+    assert rec["candidates"]["minilm"]["violations"] == [
+        "no GPU benchmark (unavailable): run `dvc repro` on a machine with one, or set recommend.device"]
+    assert "**No model satisfies**" in recommend.to_markdown({"ag_news": rec}, cfg)
+
+
+def test_an_unmeasured_value_never_counts_as_meeting_a_limit():
+    """Check that a limit on a value the benchmark did not record (memory here) excludes the model."""
+    table = TABLE.copy()
+    table.loc[table["model"] == "minilm", "cpu_model_rss_mb"] = None
+    rec = recommend.recommend(table, RecommendParams(max_memory_mb=500))["ag_news"]
+    assert rec["candidates"]["minilm"]["violations"] == ["model memory (MB) not measured (max_memory_mb=500)"]
+    assert rec["recommended"] == "bert"
 
 
 def test_no_constraints_recommends_the_most_accurate():

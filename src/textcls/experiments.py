@@ -43,28 +43,61 @@ class Experiment:
         return command + list(self.targets)
 
 
+# workflow -> {grid key: (kind, lower bound, bound included)}: the lists each workflow's grid is made of
+GRIDS = {"lr": {"values": ("number", 0, False)}, "data_efficiency": {"n_per_class": ("integer", 1, True)},
+         "seeds": {"values": ("integer", 0, True)},
+         "hparams": {"lr": ("number", 0, False), "batch_size": ("integer", 1, True), "epochs": ("number", 0, False)}}
+GRID_KEYS = {"lr": "values", "data_efficiency": "n_per_class", "seeds": "values"}  # what --values replaces
+
+
+def _check_grid(values, key: str, rule: tuple, where: str) -> None:
+    """A non-empty list of distinct finite numbers (integers where the rule says so) above its lower bound."""
+    kind, lower, inclusive = rule
+
+    def ok(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or abs(v) == float("inf"):
+            return False
+        return (kind == "number" or isinstance(v, int)) and (v >= lower if inclusive else v > lower)
+
+    if not (isinstance(values, list) and values and all(ok(v) for v in values) and len(set(values)) == len(values)):
+        bound = f"{'>=' if inclusive else '>'} {lower}"
+        raise ParamsError(f"The {key!r} setting in {where} must be a non-empty list of distinct {kind}s {bound}. "
+                          f"Got {values!r} instead.")
+
+
 def load_config(path: str | Path) -> dict:
-    """Read and check configs/experiments.yaml: one mapping per workflow."""
+    """Read and check configs/experiments.yaml: one mapping per workflow, each with its grid lists."""
+    from textcls.params import YamlLoader  # YAML 1.2 floats: 1e-5 is a number
+
     path = Path(path)
     if not path.is_file():
         raise TextclsError(f"{path} not found. Fix: run from the project root or pass --config.")
-    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    unknown = sorted(set(cfg) - set(WORKFLOWS))
+    try:
+        cfg = yaml.load(path.read_text(encoding="utf-8"), Loader=YamlLoader) or {}  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path} is not valid YAML: {err}") from None
+    unknown = sorted(set(cfg) - set(WORKFLOWS)) if isinstance(cfg, dict) else ["(not a mapping)"]
     if unknown:
         raise ParamsError(f"Unknown workflow {unknown[0]!r} in {path}. Valid: {', '.join(WORKFLOWS)}.")
-    for key, values in (("lr.values", cfg.get("lr", {}).get("values")),
-                        ("data_efficiency.n_per_class", cfg.get("data_efficiency", {}).get("n_per_class")),
-                        ("seeds.values", cfg.get("seeds", {}).get("values")),
-                        *((f"hparams.{f}", cfg.get("hparams", {}).get(f)) for f in HPARAM_FACTORS)):
-        ok = isinstance(values, list) and values and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)
-        if not ok:
-            raise ParamsError(f"The {key!r} setting in {path} must be a non-empty list of numbers > 0. "
-                              f"Got {values!r} instead.")
+    for workflow, grid in GRIDS.items():
+        section = cfg.get(workflow)
+        if not isinstance(section, dict):
+            raise ParamsError(f"The {workflow!r} setting in {path} must be a mapping with {', '.join(grid)}. "
+                              f"Got {section!r} instead.")
+        for key, rule in grid.items():
+            _check_grid(section.get(key), f"{workflow}.{key}", rule, str(path))
+    per_model = cfg["lr"].get("per_model") or {}
+    if not isinstance(per_model, dict):
+        raise ParamsError(f"The 'lr.per_model' setting in {path} must be a mapping model -> list of rates. "
+                          f"Got {per_model!r} instead.")
+    for model, rates in per_model.items():
+        _check_grid(rates, f"lr.per_model.{model}", GRIDS["lr"]["values"], str(path))
+    baseline = cfg["hparams"].get("baseline")
+    if baseline is not None and (not isinstance(baseline, dict) or any(
+            baseline.get(f) not in cfg["hparams"][f] for f in HPARAM_FACTORS)):
+        raise ParamsError(f"The 'hparams.baseline' setting in {path} must be one point of the grid "
+                          f"({', '.join(HPARAM_FACTORS)} each from its list). Got {baseline!r} instead.")
     return cfg
-
-
-GRID_KEYS = {"lr": "values", "data_efficiency": "n_per_class", "seeds": "values"}
 
 
 def with_values(cfg: dict, workflow: str, values: Optional[list]) -> dict:
@@ -74,10 +107,10 @@ def with_values(cfg: dict, workflow: str, values: Optional[list]) -> dict:
     if workflow not in GRID_KEYS:
         raise ParamsError(f"--values replaces the grid of {', '.join(GRID_KEYS)}; edit configs/experiments.yaml "
                           f"for the {workflow} grid.")
-    if any(v <= 0 for v in values):
-        raise ParamsError(f"--values must be numbers > 0. Got {values!r} instead.")
-    if workflow != "lr":
+    rule = GRIDS[workflow][GRID_KEYS[workflow]]
+    if rule[0] == "integer":
         values = [int(v) if float(v).is_integer() else v for v in values]
+    _check_grid(list(values), f"{workflow}.{GRID_KEYS[workflow]}", rule, "--values")
     return {**cfg, workflow: {**cfg[workflow], GRID_KEYS[workflow]: list(values)}}
 
 
@@ -111,7 +144,12 @@ def plan(workflow: str, cfg: dict, params: Params, root: Path, datasets: Optiona
         raise ParamsError(f"Unknown workflow {workflow!r}. Valid: {', '.join(WORKFLOWS)}.")
     datasets = _select(datasets, params.datasets, "data set")
     transformers = [n for n, m in params.models.items() if m.kind == "transformer"]
-    if workflow in ("data_efficiency", "seeds"):  # every model kind trains on data with a seed
+    if workflow == "data_efficiency":  # a data change affects every model of the data set: run them all
+        if models and set(models) != set(params.models):
+            raise ParamsError("The data_efficiency workflow reruns every model of the selected data sets (their "
+                              "training data change). Fix: drop --models (or remove models from params.yaml).")
+        models = list(params.models)
+    elif workflow == "seeds":
         models = _select(models, params.models, "model")
     else:
         models = _select(models, params.models, "model") if models else transformers
@@ -133,8 +171,9 @@ def _settings(workflow: str, cfg: dict, datasets: list[str], models: list[str]) 
         per_model = {m: rates for m, rates in (cfg.get("per_model") or {}).items() if m in models}
         for model, rates in per_model.items():
             if len(rates) != len(cfg["values"]):
-                raise ParamsError(f"lr.per_model.{model} has {len(rates)} rates but lr.values has "
-                                  f"{len(cfg['values'])}: give one rate per grid position.")
+                raise ParamsError(f"lr.per_model.{model} has {len(rates)} rates but the lr grid has "
+                                  f"{len(cfg['values'])}: give one rate per grid position (in configs/experiments.yaml), "
+                                  f"or leave {model} out with --models.")
         out = []
         for i, value in enumerate(cfg["values"]):
             rates = {m: (per_model[m][i] if m in per_model else value) for m in models}
@@ -151,6 +190,16 @@ def _settings(workflow: str, cfg: dict, datasets: list[str], models: list[str]) 
     return [(f"lr{_num(lr)}-bs{bs}-ep{_num(ep)}",
              [f"models.{model}.lr={_num(lr)}", f"models.{model}.batch_size={bs}", f"models.{model}.epochs={ep}"])
             for lr, bs, ep in grid]
+
+
+def parse_queue_status(text: str) -> list[dict]:
+    """Rows of ``dvc queue status`` (``Task  Name  Created  Status``; Created may be two words)."""
+    rows = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] != "Task" and not line.startswith("Worker"):
+            rows.append({"task": fields[0], "name": fields[1], "status": fields[-1]})
+    return rows
 
 
 def exp_show_records(shown: list) -> list[dict]:
@@ -208,6 +257,11 @@ def results_table(records: list[dict]) -> pd.DataFrame:
     return table
 
 
+def _without_seed(hyper: Optional[dict]) -> Optional[dict]:
+    """Hyperparameters less ``seed`` (null = base.seed): the effective seed is compared on its own."""
+    return None if hyper is None else {k: v for k, v in hyper.items() if k != "seed"}
+
+
 def _row(record: dict, params: Params, dataset: str, model: str, ev: dict) -> Optional[dict]:
     if dataset not in params.datasets or model not in params.models:
         return None
@@ -215,8 +269,8 @@ def _row(record: dict, params: Params, dataset: str, model: str, ev: dict) -> Op
     train = record["metrics"].get(f"metrics/train/{dataset}/{model}.json") or {}
     seed = training_seed(params, entry)
     hyper = dataclasses.asdict(entry.train) if entry.train else {}
-    expected = hyper or dataclasses.asdict(entry.tfidf)
-    if train.get("seed") != seed or train.get("hyperparameters") != expected:
+    expected = _without_seed(hyper or dataclasses.asdict(entry.tfidf))
+    if train.get("seed") != seed or _without_seed(train.get("hyperparameters")) != expected:
         # not trained with this experiment's settings: a stage the experiment did not rerun (e.g. a model's
         # lr changed but only one data set was targeted), or a run from before provenance was recorded
         logger.debug("%s: %s/%s is stale, skipped", record["name"], dataset, model)

@@ -2,8 +2,9 @@
 
 Each leaderboard row is a candidate served with its best benchmark variant on the chosen device
 (``cpu`` or ``gpu``), so accuracy, latency, memory and cost are those of what would actually be
-deployed (an int8 ONNX model at its own accuracy). A constraint that is set but was not measured
-(e.g. GPU latency on a machine without a GPU) counts as not met: it is never assumed.
+deployed (an int8 ONNX model at its own accuracy). A model without a benchmark on that device
+(e.g. GPU on a machine without one) is never recommended, and a constraint that is set but was
+not measured counts as not met: nothing is assumed.
 
 Plain functions over the leaderboard table; the aggregate stage writes the result as Markdown
 (for people) and JSON (for tools).
@@ -47,13 +48,17 @@ def candidate(row: dict, device: str) -> dict:
     """What serving ``row``'s model on ``device`` looks like: its best variant and the measured values."""
     variant = row.get(f"{device}_variant")
     measured = {name: _number(row.get(columns[device])) for name, columns, _ in CONSTRAINTS.values()}
-    if measured["accuracy"] is None and device == "cpu" and not isinstance(variant, str):
-        measured["accuracy"] = _number(row.get("accuracy"))  # no benchmark: evaluate's (eager) accuracy
-    return {"model": row["model"], "variant": variant if isinstance(variant, str) else None, **measured}
+    benchmarked = measured["p95_ms"] is not None  # else variant is None or says why ("unavailable", ...)
+    return {"model": row["model"], "variant": variant if benchmarked else None,
+            "benchmark": "measured" if benchmarked else (variant if isinstance(variant, str) else "not run"),
+            **measured}
 
 
 def violations(cand: dict, cfg: RecommendParams) -> list[str]:
     """The constraints ``cand`` does not meet, as readable reasons (empty: it meets all of them)."""
+    if cand["benchmark"] != "measured":  # nothing to judge it by on that device: never assumed to qualify
+        return [f"no {cfg.device.upper()} benchmark ({cand['benchmark']}): run `dvc repro` on a machine with "
+                f"one, or set recommend.device"]
     out = []
     for key, (name, _, kind) in CONSTRAINTS.items():
         limit = getattr(cfg, key)
