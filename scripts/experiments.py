@@ -77,7 +77,8 @@ def wait_for_queue(names: list[str], known_tasks: set[str], poll_s: float = 10.0
         active = sorted(t["name"] for t in tasks if t["status"] in ("Queued", "Running"))
         if not active:
             return sorted(t["name"] for t in tasks if t["status"] == "Failed")
-        logger.info("waiting for %d experiment(s): %s", len(active), ", ".join(active))
+        shown = ", ".join(active[:3]) + (", ..." if len(active) > 3 else "")
+        logger.info("waiting for %d experiment(s): %s", len(active), shown)
         time.sleep(poll_s)
 
 
