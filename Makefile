@@ -18,6 +18,7 @@ setup: $(BIN)/.installed
 repro: setup
 	dvc repro
 	@echo; cat metrics/leaderboard.md
+	@echo; cat metrics/recommendation.md
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python -m pytest -q
