@@ -1,0 +1,122 @@
+"""Training speed: the reference recipe (every example padded to max_length) vs this pipeline's (padding
+per batch), same machine, model, data, epochs and seed. Prints a table and the ratio; also tokenization
+throughput of a fast tokenizer on the full SST-2 train file.
+
+    python scripts/bench_training.py [--dataset ag_news] [--model minilm] [--epochs 2] [--rows N]
+
+Reads the pipeline's tokenized data (`dvc repro tokenize@<dataset>-<model>` first) and the model's
+params (lr, batch size, seed) from params.yaml. Each recipe trains in its own process, so its peak
+memory is its own. A benchmark, not a test: the numbers depend on the machine and its load.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from textcls import models, runtime
+from textcls.cli import run
+from textcls.errors import TextclsError
+from textcls.io import read_json
+from textcls.params import load_params, lookup, training_seed
+from textcls.tokenization import read_split
+
+RECIPES = {"reference": "pad every example to max_length", "dynamic": "pad each batch to its longest example"}
+
+
+def train_once(args) -> dict:
+    """One recipe, in this process: fine-tune, time it, score the test split."""
+    from datasets import Dataset
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+
+    params = load_params(args.params)
+    model = lookup(params.models, args.model, "models", args.params)
+    folder = Path(f"data/tokenized/{args.dataset}/{args.model}")
+    if not (folder / "meta.json").is_file():
+        raise TextclsError(f"{folder} not found. Fix: `dvc repro tokenize@{args.dataset}-{args.model}` first.")
+    meta = read_json(folder / "meta.json")
+    threads = runtime.configure_threads()
+    tokenizer = models.load_tokenizer(str(folder / "tokenizer"))
+    train = read_split(folder, "train").to_pandas()
+    train = train.sample(n=min(args.rows, len(train)), random_state=0) if args.rows else train
+    test = Dataset.from_pandas(read_split(folder, "test").to_pandas(), preserve_index=False)
+    set_seed(training_seed(params, model))
+    clf = models.load_classifier(model.source, meta["label_names"])
+    padding = {"padding": "max_length", "max_length": meta["max_length"]} if args.recipe == "reference" else {}
+    cfg = model.train
+    trainer = Trainer(model=clf, data_collator=DataCollatorWithPadding(tokenizer, **padding),
+                      train_dataset=Dataset.from_pandas(train, preserve_index=False),
+                      args=TrainingArguments(output_dir="/tmp/textcls-bench-training", learning_rate=cfg.lr,
+                                             per_device_train_batch_size=cfg.batch_size, num_train_epochs=args.epochs,
+                                             warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
+                                             seed=training_seed(params, model), save_strategy="no", report_to=[],
+                                             use_cpu=True, disable_tqdm=True, logging_strategy="no"))
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    trainer.data_collator = DataCollatorWithPadding(tokenizer)  # score both the same way
+    preds = trainer.predict(test).predictions
+    real_tokens = int(sum(len(ids) for ids in train["input_ids"])) * args.epochs
+    return {"recipe": args.recipe, "rows": len(train), "epochs": args.epochs, "threads": threads,
+            "wall_s": round(seconds, 1), "samples_per_s": round(len(train) * args.epochs / seconds, 2),
+            "real_tokens_per_s": round(real_tokens / seconds, 1),
+            "test_accuracy": round(float((np.argmax(preds, axis=-1) == np.asarray(test["label"])).mean()), 4),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def tokenization_throughput(args) -> dict:
+    """Rows per second of the model's fast tokenizer over the SST-2 train file (truncation, no padding)."""
+    params = load_params(args.params)
+    spec = lookup(params.datasets, "sst2", "datasets", args.params)
+    path = Path(spec.path) / spec.files["train"]
+    texts = pd.read_csv(path, sep="\t", usecols=[spec.text_column], quoting=3)[spec.text_column].astype(str).tolist()
+    tokenizer = models.load_tokenizer(str(Path(f"data/tokenized/{args.dataset}/{args.model}") / "tokenizer"))
+    start = time.perf_counter()
+    for i in range(0, len(texts), 1000):
+        tokenizer(texts[i:i + 1000], truncation=True, max_length=128)
+    seconds = time.perf_counter() - start
+    return {"file": str(path), "rows": len(texts), "seconds": round(seconds, 2), "rows_per_s": round(len(texts) / seconds)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="ag_news")
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument("--rows", type=int, default=0, help="training rows (default: the whole train split)")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--recipe", choices=RECIPES, help=argparse.SUPPRESS)  # internal: one recipe, JSON out
+    args = parser.parse_args(argv)
+    if args.recipe:
+        print(json.dumps(train_once(args)))
+        return 0
+
+    results = []
+    for recipe in RECIPES:
+        command = [sys.executable, __file__, "--recipe", recipe, "--dataset", args.dataset, "--model", args.model,
+                   "--epochs", str(args.epochs), "--rows", str(args.rows), "--params", args.params]
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise TextclsError(f"the {recipe} recipe failed: {proc.stderr.strip()[-1500:]}")
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    table = pd.DataFrame(results).set_index("recipe")
+    print(f"{args.dataset}/{args.model}, {table['rows'].iloc[0]} training rows x {args.epochs:g} epochs, "
+          f"{table['threads'].iloc[0]} threads, CPU fp32")
+    print(table.drop(columns=["rows", "epochs", "threads"]).to_markdown())
+    ref, ours = table.loc["reference"], table.loc["dynamic"]
+    print(f"\nsamples/s ratio (dynamic / reference): {ours['samples_per_s'] / ref['samples_per_s']:.2f}x; "
+          f"test accuracy {ours['test_accuracy']:.4f} vs {ref['test_accuracy']:.4f} "
+          f"({(ours['test_accuracy'] - ref['test_accuracy']) * 100:+.2f} pt)")
+    tok = tokenization_throughput(args)
+    print(f"tokenization: {tok['rows']} rows of {tok['file']} in {tok['seconds']} s = {tok['rows_per_s']} rows/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))
