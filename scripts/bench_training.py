@@ -25,7 +25,7 @@ from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import read_json
 from textcls.params import load_params, lookup, training_seed
-from textcls.tokenization import read_split
+from textcls.tokenization import effective_max_length, read_split, tokenize_texts
 
 RECIPES = {"reference": "pad every example to max_length", "pipeline": "pad each batch to its longest example"}
 
@@ -77,9 +77,9 @@ def tokenization_throughput(args) -> dict:
     path = Path(spec.path) / spec.files["train"]
     texts = pd.read_csv(path, sep="\t", usecols=[spec.text_column], quoting=3)[spec.text_column].astype(str).tolist()
     tokenizer = models.load_tokenizer(str(Path(f"data/tokenized/{args.dataset}/{args.model}") / "tokenizer"))
+    max_length = effective_max_length(tokenizer, params.tokenize.max_length)
     start = time.perf_counter()
-    for i in range(0, len(texts), 1000):
-        tokenizer(texts[i:i + 1000], truncation=True, max_length=128)
+    tokenize_texts(tokenizer, texts, max_length, params.tokenize.batch_size)  # the tokenize stage's own path
     seconds = time.perf_counter() - start
     return {"file": str(path), "rows": len(texts), "seconds": round(seconds, 2), "rows_per_s": round(len(texts) / seconds)}
 

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from textcls import experiment_report, experiments
+from textcls import experiment_report, experiments, report
 from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import write_bytes, write_text
@@ -30,14 +30,9 @@ logger = logging.getLogger("experiments")
 
 
 def dvc(*args: str) -> str:
-    try:
-        proc = subprocess.run(["dvc", *args], capture_output=True, text=True)
-    except FileNotFoundError:
-        raise TextclsError("`dvc` is not on PATH. Fix: activate the project's environment "
-                           "(`. .venv/bin/activate`, after `make setup`).") from None
-    if proc.returncode != 0:
-        raise TextclsError(f"`dvc {' '.join(args)}` failed: {(proc.stderr or proc.stdout).strip()[-800:]}")
-    return proc.stdout
+    """``dvc ARGS`` with the project's .venv first on PATH; a failure is one TextclsError."""
+    root = Path.cwd()
+    return report.run_command(["dvc", *args], root, report.tool_env(root)).stdout
 
 
 def queue(args) -> list[str]:
@@ -62,8 +57,8 @@ def queue(args) -> list[str]:
 def start_queue(jobs: int) -> None:
     """`dvc queue start` detaches a worker that inherits our pipes: give it none, or we would wait for it."""
     try:
-        subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], env=report.tool_env(Path.cwd()),
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     except (FileNotFoundError, subprocess.CalledProcessError) as err:
         raise TextclsError(f"`dvc queue start` failed ({err}). Fix: check `dvc queue status`.") from None
 

@@ -25,8 +25,7 @@ logger = logging.getLogger("aggregate")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("eval_dir", "train_dir", "bench_dir", "predictions_dir", "out_json", "out_csv", "out_md",
-                 "out_png",
-                 "rec_md", "rec_json"):
+                 "out_png", "rec_md", "rec_json"):
         parser.add_argument(name)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
@@ -40,10 +39,12 @@ def main(argv=None) -> int:
     markdown = leaderboard.to_markdown(table, cfg.sort_by)
 
     def compare(dataset: str, model_a: str, model_b: str) -> dict:
-        return leaderboard.paired_comparison(args.predictions_dir, dataset, model_a, model_b,
-                                             cfg.bootstrap_resamples, params.base.seed, cfg.significance_level)
+        correct = [leaderboard.correct_predictions(args.predictions_dir, dataset, m) for m in (model_a, model_b)]
+        return leaderboard.paired_comparison(*correct, cfg.bootstrap_resamples, params.base.seed,
+                                             cfg.significance_level, f"{dataset}: {model_a} and {model_b}")
 
     recs = recommend.recommend(table, params.recommend, compare)
+    recommendation = recommend.to_markdown(recs, params.recommend)
     outputs = (args.out_json, args.out_csv, args.out_md, args.out_png, args.rec_md, args.rec_json)
     with atomic_outputs(*outputs):
         write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))
@@ -51,10 +52,10 @@ def main(argv=None) -> int:
         write_text(args.out_md, markdown)
         Path(args.out_png).parent.mkdir(parents=True, exist_ok=True)
         write_bytes(args.out_png, leaderboard.pareto_png(table))
-        write_text(args.rec_md, recommend.to_markdown(recs, params.recommend))
+        write_text(args.rec_md, recommendation)
         write_json(args.rec_json, recs)
     print(markdown)
-    print(recommend.to_markdown(recs, params.recommend))
+    print(recommendation)
     return 0
 
 

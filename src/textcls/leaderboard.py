@@ -90,18 +90,15 @@ def correct_predictions(predictions_dir: Path, dataset: str, model: str) -> np.n
     return (frame["label"] == frame["pred"]).to_numpy()
 
 
-def paired_comparison(predictions_dir: Path, dataset: str, model_a: str, model_b: str, resamples: int, seed: int,
-                      alpha: float) -> dict:
+def paired_comparison(correct_a: np.ndarray, correct_b: np.ndarray, resamples: int, seed: int, alpha: float,
+                      what: str = "the two models") -> dict:
     """Accuracy of A minus B on the same test examples: paired bootstrap interval and McNemar's exact test."""
     from textcls import statistics
 
-    a = correct_predictions(predictions_dir, dataset, model_a)
-    b = correct_predictions(predictions_dir, dataset, model_b)
-    if a.shape != b.shape:
-        raise TextclsError(f"{dataset}: {model_a} and {model_b} were scored on different test sets. "
-                           "Fix: re-run `dvc repro evaluate`.")
-    diff = statistics.paired_bootstrap_diff(a, b, resamples, seed)
-    p_value = statistics.mcnemar_exact(a, b)["p_value"]
+    if correct_a.shape != correct_b.shape:
+        raise TextclsError(f"{what} were scored on different test sets. Fix: re-run `dvc repro evaluate`.")
+    diff = statistics.paired_bootstrap_diff(correct_a, correct_b, resamples, seed)
+    p_value = statistics.mcnemar_exact(correct_a, correct_b)["p_value"]
     return {**diff, "p_value": p_value, "significant": bool(p_value < alpha)}
 
 
@@ -117,8 +114,10 @@ def compare_with_best(table: pd.DataFrame, predictions_dir: Path, resamples: int
         table[col] = pd.Series([None] * len(table), dtype=object, index=table.index)
     for dataset, group in table.groupby("dataset", sort=True):
         best = group.iloc[0]["model"]
+        best_correct = correct_predictions(predictions_dir, dataset, best)
         for i, row in group.iloc[1:].iterrows():
-            comp = paired_comparison(predictions_dir, dataset, row["model"], best, resamples, seed, alpha)
+            comp = paired_comparison(correct_predictions(predictions_dir, dataset, row["model"]), best_correct,
+                                     resamples, seed, alpha, f"{dataset}: {row['model']} and {best}")
             table.loc[i, ["vs_best_diff", "vs_best_low", "vs_best_high"]] = [comp["diff"], comp["low"], comp["high"]]
             table.at[i, "vs_best_p_value"] = comp["p_value"]
             table.at[i, "vs_best_significant"] = comp["significant"]
