@@ -7,10 +7,11 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup repro test status report clean-venv
 
-$(BIN)/.installed: requirements.txt pyproject.toml
+$(BIN)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install -r requirements.txt
+	$(BIN)/pip install --no-deps -r requirements-nodeps.txt
 	touch $@
 
 setup: $(BIN)/.installed

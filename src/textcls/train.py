@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 from datasets import Dataset
 
 from textcls import models, runtime
@@ -47,7 +48,8 @@ def accuracy_metrics(eval_pred) -> dict[str, float]:
             "f1_macro": float(f1_score(labels, preds, average="macro"))}
 
 
-def _training_args(model: ModelParams, seed: int, checkpoints: Path, device: str, precision: str):
+def _training_args(model: ModelParams, seed: int, checkpoints: Path, device: str, precision: str,
+                   remove_unused_columns: bool = True):
     from transformers import TrainingArguments
 
     cfg = model.train
@@ -73,12 +75,17 @@ def _training_args(model: ModelParams, seed: int, checkpoints: Path, device: str
         use_cpu=device == "cpu",
         dataloader_num_workers=cfg.dataloader_workers,
         report_to=[],  # DVCLive is added explicitly, so nothing else reports
+        remove_unused_columns=remove_unused_columns,  # False keeps distillation's teacher_logits in the batches
     )  # transformers 5 always saves checkpoints as safetensors
 
 
 def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path, checkpoints: Path,
-                      live_dir: Path) -> dict:
-    """Fine-tune ``model`` on ``tokenized`` data; write the best model to ``out``; return train metrics."""
+                      live_dir: Path, teacher_logits: np.ndarray | None = None, trainer_cls=None) -> dict:
+    """Fine-tune ``model`` on ``tokenized`` data; write the best model to ``out``; return train metrics.
+
+    Distillation (stage ``distill``) passes the teacher's logits per train row, which every batch
+    then carries as ``teacher_logits``, and a Trainer subclass whose loss uses them.
+    """
     from transformers import DataCollatorWithPadding, Trainer, set_seed
     from transformers.integrations import DVCLiveCallback
 
@@ -89,17 +96,21 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
     meta = read_json(tokenized / "meta.json")
     label_names = meta["label_names"]
     tokenizer = models.load_tokenizer(str(tokenized / "tokenizer"))
-    clf = models.load_classifier(model.source, label_names, model.revision, model.trust_remote_code)
+    clf = models.load_classifier(model.source, label_names, model.revision, model.trust_remote_code, model.layers)
     if clf.config.pad_token_id is None:
         clf.config.pad_token_id = tokenizer.pad_token_id
-    train_ds = Dataset(read_split(tokenized, "train"))
+    train_table = read_split(tokenized, "train")
+    if teacher_logits is not None:
+        train_table = train_table.append_column("teacher_logits", pa.array(list(teacher_logits)))
+    train_ds = Dataset(train_table)
     val_ds = Dataset(read_split(tokenized, "validation"))
     shutil.rmtree(checkpoints, ignore_errors=True)
-    args = _training_args(model, seed, checkpoints, device, precision)
+    args = _training_args(model, seed, checkpoints, device, precision,
+                          remove_unused_columns=teacher_logits is None)
     with open_live(live_dir) as live:
-        trainer = Trainer(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                          data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy_metrics,
-                          callbacks=[DVCLiveCallback(live=live)])
+        trainer = (trainer_cls or Trainer)(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                                           data_collator=DataCollatorWithPadding(tokenizer),
+                                           compute_metrics=accuracy_metrics, callbacks=[DVCLiveCallback(live=live)])
         start = time.perf_counter()
         result = trainer.train()
         train_time = time.perf_counter() - start
