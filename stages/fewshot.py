@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from textcls import evaluation, fewshot, prompting, runtime, statistics
 from textcls.cli import run
-from textcls.io import atomic_outputs, read_json, write_json, write_text
+from textcls.io import atomic_outputs, read_json, remove, write_json, write_text
 from textcls.latency import Latency
 from textcls.params import load_params, lookup
 
@@ -41,6 +41,9 @@ def main(argv=None) -> int:
 
     params = load_params(args.params)
     cfg = lookup(params.llms, args.llm, "llms", args.params)
+    outputs = (args.metrics, args.train_metrics, args.bench, args.confusion, args.calibration, args.predictions)
+    for path in outputs:  # a failed run (e.g. endpoint down) must not leave an older run's files behind
+        remove(path)
     prepared = Path(args.prepared_dir)
     names = read_json(prepared / "meta.json")["label_names"]
     train = pq.read_table(prepared / "train.parquet").to_pandas()
@@ -86,12 +89,13 @@ def main(argv=None) -> int:
     other = "not measured (the few-shot stage runs on one device)"
     bench = {"dataset": args.dataset, "model": args.llm, "kind": "llm", "params": result.params, "train_time_s": 0.0,
              "hardware": read_json(args.hardware),
+             "size_mb": round(sum(p.stat().st_size for p in Path(args.weights_dir).glob("*.safetensors")) / 2**20, 3)
+             if cfg.backend == "local" else None,
              "cpu": measured if bench_device == "cpu" and cfg.backend == "local" else other,
              "cuda": measured if bench_device == "cuda" else other}
     if cfg.backend == "http":
         bench["cpu"] = bench["cuda"] = "not applicable (remote endpoint; latency in the eval metrics)"
     preds = result.probs.argmax(axis=1)
-    outputs = (args.metrics, args.train_metrics, args.bench, args.confusion, args.calibration, args.predictions)
     with atomic_outputs(*outputs):
         write_json(args.metrics, metrics)
         write_json(args.train_metrics, train_metrics)

@@ -103,3 +103,27 @@ def make_prepared_dir(tmp_path):
         return folder
 
     return make
+
+
+def write_tiny_llama(folder: Path) -> Path:
+    """A random LlamaForCausalLM (2 layers, 32 wide) with a byte-level BPE tokenizer trained on a few
+    prompt-like lines, saved as safetensors: a stand-in for a local LLM (SmolLM2 is a Llama too)."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    corpus = ["Text: the team won the match\nLabel: Sports\n\n", "Text: stocks fell as markets slid\nLabel: Business",
+              "Text: leaders met for peace talks\nLabel: World", "Text: new software for space science\nLabel: Sci/Tech",
+              "Classify the text into one of these categories: World, Sports, Business, Sci/Tech."] * 20
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=300, min_frequency=1, special_tokens=["<|endoftext|>"])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>",
+                                        bos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(folder)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    return folder

@@ -7,6 +7,7 @@ config, no network), run the pipeline once, then check the caching contract.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import random
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import write_tiny_llama
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -92,6 +94,10 @@ def changed_stages(repo: Path) -> set[str]:
 
 
 PER_MODEL = ("tokenize", "train", "evaluate", "benchmark")
+# tiny distilled from tiny2 (entry tiny_kd), and a prompted tiny Llama (entry tinylm)
+DISTILLED = {"teacher_logits@toy-tiny", "distill@toy-tiny", "evaluate_distilled@toy-tiny", "benchmark_distilled@toy-tiny"}
+LLM_STAGES = {"llm_weights@tinylm", "fewshot@toy-tinylm"}
+ENTRIES = (*MODELS, "tiny_kd", "tinylm")
 
 
 def edit_params(repo: Path, edit) -> None:
@@ -113,6 +119,7 @@ def repo(tmp_path_factory) -> Path:
     write_toy_data(root / "toy", rows_per_class=60, seed=0)
     write_tiny_bert(root / "tiny-bert")
     write_tiny_t5(root / "tiny-t5")
+    write_tiny_llama(root / "tiny-llama")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["datasets"] = {"toy": {"format": "csv", "path": str(root / "toy"),
                                   "files": {"train": "train.csv", "test": "test.csv"},
@@ -121,6 +128,9 @@ def repo(tmp_path_factory) -> Path:
             "lr": 5e-3, "epochs": 2, "batch_size": 16, "logging_steps": 2}
     t5 = {**tiny, "source": str(root / "tiny-t5"), "tokenizer": {"prefix": "classify: "}}
     params["models"] = {"tiny": tiny, "tiny2": {**tiny, "lr": 1e-3}, "t5": t5, "tfidf": params["models"]["tfidf"]}
+    params["distill"] = {"teacher": "tiny2", "students": ["tiny"], "temperature": 2.0, "alpha": 0.5}
+    params["llms"] = {"tinylm": {"backend": "local", "source": str(root / "tiny-llama"), "shots_per_class": 1,
+                                 "max_test_rows": 10, "max_text_tokens": 16}}
     params["tokenize"]["max_length"] = 32
     params["benchmark"].update(warmup=1, min_iterations=3, min_seconds=0.0, latency_texts=5, batch_sizes=[1, 4],
                                throughput_min_seconds=0.0, cpu_variants=["eager_fp32", "onnx_int8"])
@@ -138,9 +148,9 @@ def test_repro_builds_every_stage_and_a_leaderboard(repo):
     """Check that one `dvc repro` runs every stage and writes metrics for every (dataset, model)."""
     ran = ran_stages(repo.joinpath("first_repro.log").read_text())
     expected = {"prepare@toy", "hardware", "aggregate"} | {f"{s}@toy-{m}" for s in PER_MODEL for m in MODELS}
-    assert ran == expected
+    assert ran == expected | DISTILLED | LLM_STAGES
     board = json.loads((repo / "metrics/leaderboard.json").read_text())
-    assert set(board["toy"]) == set(MODELS)
+    assert set(board["toy"]) == set(ENTRIES)
     for model in MODELS:
         ev = json.loads((repo / f"metrics/eval/toy/{model}.json").read_text())
         assert 0.0 <= ev["accuracy"] <= 1.0 and set(ev["per_class"]) == set(WORDS)
@@ -149,7 +159,29 @@ def test_repro_builds_every_stage_and_a_leaderboard(repo):
     assert not list((repo / "models/toy/tiny").glob("*.bin"))
     # the toy classes are separable by vocabulary: the baseline must learn them
     assert board["toy"]["tfidf"]["accuracy"] > 0.9
-    assert "| tiny " in (repo / "metrics/leaderboard.md").read_text()
+    markdown = (repo / "metrics/leaderboard.md").read_text()
+    assert "| tiny " in markdown and "tiny_kd (distilled from tiny2)" in markdown and "tinylm (LLM, few-shot)" in markdown
+
+
+def test_llm_fewshot_is_scored_like_a_model_on_its_subsample(repo):
+    """Check that the prompted LLM has eval/train/benchmark metrics and is compared with the best on its rows."""
+    ev = json.loads((repo / "metrics/eval/toy/tinylm.json").read_text())
+    assert ev["n"] == ev["test_rows"] == 10 and ev["kind"] == "llm" and ev["invalid_answers"] == 0
+    assert ev["tokens_processed"] > 0 and ev["cost_per_1k_examples_usd"] > 0 and set(ev["per_class"]) == set(WORDS)
+    assert list((repo / "models/pretrained/tinylm").glob("*.safetensors"))
+    bench = json.loads((repo / "metrics/benchmark/toy/tinylm.json").read_text())
+    assert bench["cpu"]["best_variant"] == "fewshot" and bench["cpu"]["variants"]["fewshot"]["latency_ms"]["count"] == 10
+    row = next(r for r in csv.DictReader((repo / "metrics/leaderboard.csv").open()) if r["model"] == "tinylm")
+    if row["rank"] != "1":
+        assert row["vs_best_n"] == "10"  # paired test on the LLM's 10 rows only
+
+
+def test_distilled_student_records_its_teacher(repo):
+    """Check that the distilled entry's train metrics and model card name the teacher and its loss settings."""
+    train = json.loads((repo / "metrics/train/toy/tiny_kd.json").read_text())
+    assert train["distilled_from"] == "tiny2" and train["student"] == "tiny"
+    assert train["hyperparameters"]["temperature"] == 2.0 and train["hyperparameters"]["alpha"] == 0.5
+    assert json.loads((repo / "models/toy/tiny_kd/textcls.json").read_text())["distilled_from"] == "tiny2"
 
 
 def test_benchmark_reports_latency_per_variant_and_no_gpu_honestly(repo):
@@ -182,7 +214,8 @@ def test_other_hardware_invalidates_benchmarks_only(repo):
     other["cpu"]["model"] = "Another CPU"  # what another machine's `hardware` stage would write
     hw.write_text(json.dumps(other))
     try:
-        assert changed_stages(repo) == {f"benchmark@toy-{m}" for m in MODELS}
+        expected = {f"benchmark@toy-{m}" for m in MODELS} | {"benchmark_distilled@toy-tiny", "fewshot@toy-tinylm"}
+        assert changed_stages(repo) == expected
     finally:
         hw.write_text(original)
 
@@ -210,12 +243,23 @@ def test_shared_tokenizer_output_is_stored_once(repo):
 
 
 def test_changing_one_models_lr_reruns_only_that_model(repo):
-    """Check that editing models.tiny.lr invalidates only tiny's train (then evaluate and aggregate)."""
+    """Check that editing models.tiny.lr invalidates only tiny's train and its distillation as a student
+    (then their evaluate, benchmark and aggregate); the teacher's logits are not recomputed."""
     edit_params(repo, lambda p: p["models"]["tiny"].update(lr=4e-3))
-    assert changed_stages(repo) == {"train@toy-tiny"}
+    assert changed_stages(repo) == {"train@toy-tiny", "distill@toy-tiny"}
     ran = ran_stages(run(["dvc", "repro"], repo).stdout)
-    assert ran == {"hardware", "train@toy-tiny", "evaluate@toy-tiny", "benchmark@toy-tiny", "aggregate"}
+    assert ran == {"hardware", "train@toy-tiny", "evaluate@toy-tiny", "benchmark@toy-tiny", "aggregate",
+                   "distill@toy-tiny", "evaluate_distilled@toy-tiny", "benchmark_distilled@toy-tiny"}
     assert changed_stages(repo) == set()
+
+
+def test_retuning_distillation_does_not_rerun_the_teacher(repo):
+    """Check that distill.temperature reruns only the student's distillation, never the teacher or its logits."""
+    edit_params(repo, lambda p: p["distill"].update(temperature=4.0))
+    assert changed_stages(repo) == {"distill@toy-tiny"}
+    ran = ran_stages(run(["dvc", "repro"], repo).stdout)
+    assert ran == {"hardware", "distill@toy-tiny", "evaluate_distilled@toy-tiny", "benchmark_distilled@toy-tiny",
+                   "aggregate"}
 
 
 def test_t5_inputs_carry_the_prefix_and_train_as_a_sequence_classifier(repo):
@@ -239,7 +283,7 @@ def test_changing_max_length_reruns_tokenize_and_downstream(repo):
     # TF-IDF's tokenized data does not depend on max_length: DVC sees an identical output and stops there
     expected = {f"tokenize@toy-{m}" for m in MODELS} | {"hardware", "aggregate"}
     expected |= {f"{s}@toy-{m}" for s in ("train", "evaluate", "benchmark") for m in ("tiny", "tiny2", "t5")}
-    assert ran == expected
+    assert ran == expected | DISTILLED
 
 
 def test_invalid_params_fail_before_any_work(repo):

@@ -101,12 +101,13 @@ def costs(run: FewShotRun, price_per_1m_tokens: float | None, price_per_hour: fl
     hourly price over the measured speed."""
     total_s = float(sum(run.seconds)) + run.prefix_s
     n = len(run.seconds)
-    if price_per_1m_tokens is not None:
+    if price_per_1m_tokens is not None:  # an API's price per billed token
         per_1k = price_per_1m_tokens * run.prompt_tokens_per_example * 1000 / 1e6
         return {"cost_per_1m_tokens_usd": price_per_1m_tokens, "cost_per_1k_examples_usd": round(per_1k, 6),
                 "cost_basis": "llms.*.price_per_1m_tokens"}
     tokens_per_s = run.tokens_processed / total_s
-    return {"cost_per_1m_tokens_usd": round(price_per_hour / (tokens_per_s * 3600) * 1e6, 6),
+    per_1m = round(price_per_hour / (tokens_per_s * 3600) * 1e6, 6) if tokens_per_s > 0 else None  # no usage reported
+    return {"cost_per_1m_tokens_usd": per_1m,
             "cost_per_1k_examples_usd": round(price_per_hour * total_s / n * 1000 / 3600, 6),
             "cost_basis": "benchmark.price_per_hour over measured speed"}
 

@@ -134,7 +134,8 @@ def _vs_best_text(row) -> str:
     if row.get("vs_best_diff") is None or row.get("vs_best_diff") != row.get("vs_best_diff"):
         return "best" if row["rank"] == 1 else ""
     verdict = "significant" if row["vs_best_significant"] else "not significant"
-    subset = f", on its {row['vs_best_n']} rows" if row.get("vs_best_n") not in (None, row.get("n_best")) else ""
+    shared, best_n = row.get("vs_best_n"), row.get("n_best")
+    subset = f", on its {shared} rows" if shared is not None and best_n is not None and shared != best_n else ""
     return (f"{row['vs_best_diff'] * 100:+.1f} pt [{row['vs_best_low'] * 100:+.1f}, {row['vs_best_high'] * 100:+.1f}], "
             f"p={row['vs_best_p_value']:.2g} ({verdict}{subset})")
 
@@ -179,9 +180,9 @@ def to_markdown(table: pd.DataFrame, sort_by: str) -> str:
             lines += ["Splits were carved and/or subsampled: not comparable to published numbers.", ""]
         if "gpu_variant" in group and group["gpu_variant"].eq("unavailable").any():
             lines += ["GPU: unavailable on the benchmark machine (no GPU rows measured).", ""]
-        records = [{**r, "n_best": best["n"]} for r in group.to_dict("records")]
+        records = [{**r, "n_best": best.get("n")} for r in group.to_dict("records")]
         group = group.assign(vs_best=[_vs_best_text(r) for r in records], model=[_entry_label(r) for r in records])
-        if group["n"].nunique() > 1:
+        if "n" in group and group["n"].nunique() > 1:
             lines += ["`n`: test examples scored; a model scored on a subsample is compared with the best on "
                       "those examples only.", ""]
         if "accuracy_ci_low" in group:

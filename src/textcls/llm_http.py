@@ -13,6 +13,7 @@ ever placed in the Authorization header: never in params, metrics, logs or error
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -28,7 +29,11 @@ class ChatClassifier:
         self.model, self.timeout_s, self.structured_output = model, timeout_s, structured_output
         self._api_key = None
         if api_key_env:
-            self._api_key = os.environ.get(api_key_env)
+            self._api_key = (os.environ.get(api_key_env) or "").strip()  # a .env file may leave a newline
+            if any(ord(c) < 32 or ord(c) == 127 for c in self._api_key):
+                raise TextclsError(f"The environment variable {api_key_env} (llms.*.api_key_env) holds control "
+                                   "characters, which cannot go into an HTTP header. Fix: export it again "
+                                   "without line breaks.")
             if not self._api_key:
                 raise TextclsError(f"The environment variable {api_key_env} (llms.*.api_key_env) is not set. "
                                    f"Fix: export {api_key_env}=<your key> before `dvc repro`; never put the key "
@@ -55,7 +60,7 @@ class ChatClassifier:
             raise TextclsError(f"The LLM endpoint {self.endpoint} answered HTTP {err.code} ({err.reason}). "
                                "Fix: check llms.*.url/model, and the key in the environment variable named by "
                                "api_key_env.") from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as err:
             reason = getattr(err, "reason", err)
             raise TextclsError(f"Cannot reach the LLM endpoint {self.endpoint} ({reason}). Fix: start the server "
                                "or correct llms.*.url; or remove this llms: entry. No metrics were written.") from None
