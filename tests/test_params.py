@@ -148,6 +148,7 @@ BAD = [
 ]
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("mutation, match", BAD)
 def test_parse_params_rejects(base, mutation, match):
     """Check that each invalid params.yaml edit raises ParamsError naming the offending key."""
@@ -156,6 +157,7 @@ def test_parse_params_rejects(base, mutation, match):
         parse_params(base)
 
 
+@pytest.mark.bad_input
 def test_parse_params_rejects_non_mapping():
     """Check that a params.yaml that is not a mapping (e.g. a list) is refused."""
     with pytest.raises(ParamsError, match="must be a mapping of sections"):
@@ -226,12 +228,14 @@ def test_tokenizer_params_parsed(base):
     assert tok.prefix == "classify: "
 
 
+@pytest.mark.bad_input
 def test_load_params_missing_file(tmp_path):
     """Check that load_params on a missing file raises ParamsError saying it was not found."""
     with pytest.raises(ParamsError, match="not found"):
         load_params(tmp_path / "nope.yaml")
 
 
+@pytest.mark.bad_input
 def test_load_params_invalid_yaml(tmp_path):
     """Check that load_params on a file with broken YAML raises ParamsError (not a yaml exception)."""
     path = tmp_path / "params.yaml"

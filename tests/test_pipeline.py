@@ -286,6 +286,37 @@ def test_changing_max_length_reruns_tokenize_and_downstream(repo):
     assert ran == expected | DISTILLED
 
 
+def test_push_and_pull_through_a_shared_remote_restore_a_trained_model(repo, tmp_path):
+    """Check that `dvc push` to a local-directory remote and `dvc pull` into an emptied cache restore
+    a trained model byte for byte, and the pipeline is then up to date (a teammate's cached stages)."""
+    import hashlib
+
+    model = repo / "models/toy/tiny/model.safetensors"
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    run(["dvc", "remote", "add", "--local", "-f", "-d", "shared", str(tmp_path / "remote")], repo)
+    run(["dvc", "push"], repo)
+    shutil.rmtree(repo / "models/toy/tiny")
+    shutil.rmtree(repo / ".dvc/cache")
+    run(["dvc", "pull"], repo)
+    assert hashlib.sha256(model.read_bytes()).hexdigest() == digest
+    assert changed_stages(repo) == set()
+
+
+def test_train_stage_runs_unchanged_under_accelerate_launch_with_two_processes(repo, tmp_path):
+    """Check that `accelerate launch` with 2 processes (CPU, gloo) trains the stage as is, and only the
+    first process writes the model and metrics (the other's go to a scratch folder, deleted)."""
+    out = tmp_path / "ddp"
+    cmd = ["accelerate", "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "stages/train.py", "toy", "tiny", "data/tokenized/toy/tiny", str(out / "model"),
+           str(out / "metrics.json"), str(out / "live"), "--checkpoints", str(out / "checkpoints")]
+    proc = run(cmd, repo)
+    assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "textcls.json").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "tiny" and 0 <= metrics["val_accuracy"] <= 1
+    assert not (out / "checkpoints").exists()
+    assert "Traceback" not in proc.stderr
+
+
 def test_invalid_params_fail_before_any_work(repo):
     """Check that a bad value fails the stage with one clear line naming the key, and leaves no output."""
     edit_params(repo, lambda p: p["models"]["tiny2"].update(batch_size=0))

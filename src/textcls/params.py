@@ -28,6 +28,7 @@ MODEL_KINDS = ("transformer", "tfidf")
 LLM_BACKENDS = ("local", "http")
 LABEL_SCORING = ("sum", "mean")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+SAMPLING = ("group_by_length", "random")
 
 
 class YamlLoader(yaml.SafeLoader):
@@ -197,6 +198,7 @@ class TrainParams:
     logging_steps: int = 10
     dataloader_workers: int = 0
     seed: Optional[int] = None  # training seed (head init, data order); null = base.seed. Vary it for seed variance
+    sampling: str = "group_by_length"  # batches of similar lengths (less padding, seeded) | random
 
     def __post_init__(self):
         _check(self.lr > 0, "train.lr", "a number > 0", self.lr)
@@ -211,6 +213,7 @@ class TrainParams:
         _check(self.logging_steps > 0, "train.logging_steps", "an integer > 0", self.logging_steps)
         _check(self.dataloader_workers >= 0, "train.dataloader_workers", "an integer >= 0", self.dataloader_workers)
         _check(self.seed is None or self.seed >= 0, "train.seed", "an integer >= 0 or null", self.seed)
+        _check(self.sampling in SAMPLING, "train.sampling", f"one of {SAMPLING}", self.sampling)
 
 
 @dataclasses.dataclass(frozen=True)

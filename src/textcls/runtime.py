@@ -35,7 +35,35 @@ def resolve_precision(setting: str, device: str) -> str:
 
 
 def configure_threads() -> int:
-    """Use every core the process may run on (respects taskset / cgroup CPU affinity)."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """Every core the process may run on (respects taskset / cgroup CPU affinity), or ``TEXTCLS_THREADS``
+    when set: e.g. ``TEXTCLS_THREADS=1 dvc queue start -j 2`` so parallel experiments do not oversubscribe."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = os.environ.get("TEXTCLS_THREADS", "").strip()
+    if wanted and not (wanted.isdigit() and int(wanted) > 0):
+        raise TextclsError(f"TEXTCLS_THREADS={wanted!r} is not a positive integer. Fix: unset it, or set e.g. "
+                           "TEXTCLS_THREADS=1.")
+    n = min(int(wanted), usable) if wanted else usable
     torch.set_num_threads(n)
     return n
+
+
+def process_rank() -> int:
+    """This process's rank under `accelerate launch` / torchrun (``RANK``); 0 when run alone."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def redirect_other_ranks(args, names=("model_dir", "metrics", "live_dir")) -> None:
+    """Under `accelerate launch` with several processes only rank 0 writes a stage's outputs; the
+    others train along (DDP) and write theirs into a scratch folder deleted at exit, so no two
+    processes ever replace the same output."""
+    rank = process_rank()
+    if rank == 0:
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    scratch = tempfile.mkdtemp(prefix=f"textcls-rank{rank}-")
+    atexit.register(shutil.rmtree, scratch, True)
+    for name in names:
+        setattr(args, name, os.path.join(scratch, name))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 from datasets import Dataset
+from transformers import TrainerCallback
 
 from textcls import models, runtime
 from textcls.errors import TextclsError
@@ -76,7 +77,26 @@ def _training_args(model: ModelParams, seed: int, checkpoints: Path, device: str
         dataloader_num_workers=cfg.dataloader_workers,
         report_to=[],  # DVCLive is added explicitly, so nothing else reports
         remove_unused_columns=remove_unused_columns,  # False keeps distillation's teacher_logits in the batches
+        train_sampling_strategy=cfg.sampling,  # group_by_length: batches of similar lengths, order seeded
     )  # transformers 5 always saves checkpoints as safetensors
+
+
+class FiniteLossGuard(TrainerCallback):
+    """Stops training with a clear message when the logged loss is NaN or inf (the classic fp16
+    overflow, or a learning rate far too high), instead of saving a broken model."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        check_finite_loss(logs or {}, state.global_step, args)
+
+
+def check_finite_loss(logs: dict, step: int, args) -> None:
+    loss = logs.get("loss")
+    if loss is not None and not np.isfinite(float(loss)):
+        precision = "fp16" if getattr(args, "fp16", False) else "bf16" if getattr(args, "bf16", False) else "fp32"
+        raise TextclsError(
+            f"The training loss became {float(loss)} at step {step} ({precision}, lr {args.learning_rate:g}). "
+            "Nothing was saved. Fix: lower the model's `lr`, keep `max_grad_norm` set, or use precision bf16 "
+            "(or fp32) instead of fp16.")
 
 
 def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path, checkpoints: Path,
@@ -104,15 +124,18 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
         train_table = train_table.append_column("teacher_logits", pa.array(list(teacher_logits)))
     train_ds = Dataset(train_table)
     val_ds = Dataset(read_split(tokenized, "validation"))
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    if runtime.process_rank() == 0:  # under `accelerate launch` the first process owns the checkpoints
+        shutil.rmtree(checkpoints, ignore_errors=True)
     args = _training_args(model, seed, checkpoints, device, precision,
                           remove_unused_columns=teacher_logits is None)
     with open_live(live_dir) as live:
         trainer = (trainer_cls or Trainer)(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                                            data_collator=DataCollatorWithPadding(tokenizer),
-                                           compute_metrics=accuracy_metrics, callbacks=[DVCLiveCallback(live=live)])
+                                           compute_metrics=accuracy_metrics,
+                                           callbacks=[DVCLiveCallback(live=live), FiniteLossGuard()])
         start = time.perf_counter()
         result = trainer.train()
+        trainer.accelerator.wait_for_everyone()  # every process has reloaded the best checkpoint
         train_time = time.perf_counter() - start
     # the best checkpoint was reloaded at the end; its scores are in the log (first best wins, as in Trainer)
     best = max((h for h in trainer.state.log_history if "eval_accuracy" in h), key=lambda h: h["eval_accuracy"])
@@ -123,7 +146,8 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
         "max_length": meta["max_length"], "source": model.source, "params": dataclasses.asdict(model),
         "seed": seed,
     })
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    if trainer.is_world_process_zero():
+        shutil.rmtree(checkpoints, ignore_errors=True)
     train_rows = len(train_ds)
     return {
         "train_time_s": round(train_time, 2),

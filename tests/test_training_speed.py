@@ -1,0 +1,127 @@
+"""Training-speed settings of the train stage: per-batch padding, seeded length grouping, the NaN guard."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from textcls import models, train
+from textcls.errors import TextclsError
+from textcls.params import ParamsError, parse_params
+
+WORDS = ["good", "bad", "movie", "film", "plot", "fun", "story", "music", "ending", "scene"]
+
+
+def _params(**train_overrides) -> object:
+    raw = {"datasets": {"d": {"format": "csv", "path": "x", "files": {"train": "t.csv"}}},
+           "models": {"m": {"kind": "transformer", "source": "x", "tokenizer": {}, **train_overrides}}}
+    return parse_params(raw).models["m"]
+
+
+@pytest.fixture
+def varied_dataset(tiny_bert_dir):
+    """200 examples of 1 to 40 words (seeded), tokenized without padding, as the tokenize stage stores them."""
+    from datasets import Dataset
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(WORDS, rng.integers(1, 41))) for _ in range(200)]
+    tokenizer = models.load_tokenizer(str(tiny_bert_dir))
+    enc = tokenizer(texts, truncation=True, max_length=64)
+    return tokenizer, Dataset.from_dict({**enc, "label": [i % 2 for i in range(200)]})
+
+
+def _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path, sampling="group_by_length"):
+    from transformers import DataCollatorWithPadding, Trainer
+
+    model = _params(sampling=sampling, batch_size=8)
+    args = train._training_args(model, 7, tmp_path / "ckpt", "cpu", "fp32")
+    clf = models.load_classifier(str(tiny_bert_dir), ["neg", "pos"])
+    return Trainer(model=clf, args=args, train_dataset=dataset, eval_dataset=dataset,
+                   data_collator=DataCollatorWithPadding(tokenizer))
+
+
+def test_batches_are_padded_to_their_longest_example_not_max_length(tiny_bert_dir, varied_dataset, tmp_path):
+    """Check that the train stage's collator pads each batch to its own longest example (dynamic padding)."""
+    tokenizer, dataset = varied_dataset
+    trainer = _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path)
+    widths, longest = [], []
+    for batch in trainer.get_train_dataloader():
+        widths.append(batch["input_ids"].shape[1])
+        longest.append(int(batch["attention_mask"].sum(dim=1).max()))
+    assert widths == longest  # no column of padding only
+    assert max(widths) <= 64 and min(widths) < max(widths)  # per batch, not one global length
+
+
+def test_length_grouping_is_the_default_and_deterministic_for_a_seed(tiny_bert_dir, varied_dataset, tmp_path):
+    """Check that batches group similar lengths (less padding than random order) and the order repeats per seed."""
+    tokenizer, dataset = varied_dataset
+    assert _params().train.sampling == "group_by_length"
+    grouped = _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path).get_train_dataloader()
+    plain = _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path, sampling="random").get_train_dataloader()
+
+    def order(loader, seed):
+        torch.manual_seed(seed)  # what Trainer's set_seed(seed) does before building the epoch's order
+        return [tuple(batch["input_ids"].shape) + (int(batch["input_ids"].sum()),) for batch in loader]
+
+    assert order(grouped, 42) == order(grouped, 42)
+    assert order(grouped, 42) != order(grouped, 43)
+
+    def padding_share(loader):
+        torch.manual_seed(42)
+        pads = [float(1 - b["attention_mask"].float().mean()) * b["attention_mask"].numel() for b in loader]
+        return sum(pads) / sum(len(dataset[i]["input_ids"]) for i in range(len(dataset)))
+
+    assert padding_share(grouped) < 0.5 * padding_share(plain)
+
+
+@pytest.mark.bad_input
+def test_unknown_sampling_is_refused_naming_the_key():
+    """Check that train.sampling accepts only the known strategies."""
+    with pytest.raises(ParamsError, match="'models.m.sampling'"):
+        _params(sampling="by_topic")
+
+
+@pytest.mark.parametrize("loss", [float("nan"), float("inf"), "nan"])
+def test_nan_or_inf_loss_stops_training_with_a_clear_message(loss):
+    """Check that a non-finite logged loss raises an error naming the step, precision and the fixes."""
+    args = types.SimpleNamespace(fp16=True, bf16=False, learning_rate=5e-5)
+    state = types.SimpleNamespace(global_step=120)
+    with pytest.raises(TextclsError, match=r"loss became (nan|inf) at step 120 \(fp16, lr 5e-05\).*lower"):
+        train.FiniteLossGuard().on_log(args, state, None, logs={"loss": loss})
+
+
+def test_finite_losses_and_other_logs_pass_the_guard():
+    """Check that the guard ignores finite losses and logs without a loss (e.g. evaluation logs)."""
+    args = types.SimpleNamespace(fp16=False, bf16=False, learning_rate=1e-4)
+    state = types.SimpleNamespace(global_step=1)
+    train.FiniteLossGuard().on_log(args, state, None, logs={"loss": 0.69, "grad_norm": 1.0})
+    train.FiniteLossGuard().on_log(args, state, None, logs={"eval_accuracy": 0.5})
+
+
+@pytest.mark.parametrize("name, processes", [("multi_gpu", 2), ("multi_node", 16)])
+def test_accelerate_launch_configs_in_the_repo_load(project_root, name, processes):
+    """Check that the shipped `accelerate launch` configs parse with accelerate's own loader."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(project_root / "configs/accelerate" / f"{name}.yaml"))
+    assert config.distributed_type == "MULTI_GPU" and config.num_processes == processes
+    assert config.mixed_precision == "no"  # precision is the train stage's (params), not the launcher's
+
+
+def test_thread_count_follows_textcls_threads(monkeypatch):
+    """Check that TEXTCLS_THREADS caps the threads of a stage (parallel queued experiments), and a bad value
+    is a clear error."""
+    from textcls import runtime
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("TEXTCLS_THREADS", "1")
+        assert runtime.configure_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("TEXTCLS_THREADS", "two")
+        with pytest.raises(TextclsError, match="TEXTCLS_THREADS='two' is not a positive integer"):
+            runtime.configure_threads()
+    finally:
+        torch.set_num_threads(before)
