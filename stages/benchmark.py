@@ -63,7 +63,9 @@ def main(argv=None) -> int:
               "train_time_s": train["train_time_s"], "threads": threads, "hardware": read_json(args.hardware),
               "size_mb": round(sum(p.stat().st_size for p in model_dir.glob("*.safetensors")) / 2**20, 3)}
     test = {"texts": texts, "labels": labels, "sample": sample}
-    with tempfile.TemporaryDirectory(prefix="textcls-bench-") as workdir:
+    oom = runtime.out_of_memory_hint(f"Benchmarking {args.model} (benchmark.batch_sizes {cfg.batch_sizes})",
+                                     "drop the largest of benchmark.batch_sizes in params.yaml")
+    with tempfile.TemporaryDirectory(prefix="textcls-bench-") as workdir, oom:
         for device in ("cpu", "cuda"):
             variants = device_variants(card["kind"], device, cfg)
             if isinstance(variants, str):

@@ -48,7 +48,9 @@ def main(argv=None) -> int:
     backend, _ = inference.build_backend("eager_fp32", model_dir, card, device, runtime.configure_threads(), None)
     encoder = inference.make_encoder(model_dir, card)
     start = time.perf_counter()
-    logits = inference.predict_logits(backend, encoder, test["text"].tolist(), params.evaluate.batch_size, True)
+    with runtime.out_of_memory_hint(f"Evaluating {args.model} (evaluate.batch_size {params.evaluate.batch_size})",
+                                    "lower evaluate.batch_size in params.yaml"):
+        logits = inference.predict_logits(backend, encoder, test["text"].tolist(), params.evaluate.batch_size, True)
     probs = inference.softmax(logits)
     seconds = time.perf_counter() - start
     names = data_meta["label_names"]

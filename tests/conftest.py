@@ -7,6 +7,9 @@ before transformers is imported, and the only model is a tiny BERT built from a 
 from __future__ import annotations
 
 import os
+import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,3 +130,76 @@ def write_tiny_llama(folder: Path) -> Path:
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+# --------------------------------------------------------------------------- toy projects (dvc repro)
+
+WORDS = {
+    "sports": "goal match team coach league score season player cup win".split(),
+    "politics": "vote senate law minister party election policy court bill govern".split(),
+    "tech": "chip software cloud data robot phone code network startup laptop".split(),
+}
+SHARED = "the a today new big says after over with report".split()
+
+
+def write_toy_data(folder: Path, rows_per_class: int, seed: int) -> None:
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    for split, n in (("train", rows_per_class), ("test", rows_per_class // 2)):
+        lines = ["text,label"]
+        for label, words in WORDS.items():
+            for _ in range(n):
+                text = " ".join(rng.choice(words) if rng.random() < 0.5 else rng.choice(SHARED) for _ in range(8))
+                lines.append(f"{text},{label}")
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_tiny_bert(folder: Path) -> None:
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *SHARED, *sum(WORDS.values(), [])]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertForSequenceClassification(config).save_pretrained(folder)  # safetensors
+
+
+def run_cmd(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run a CLI (dvc, git, python) offline with this venv's tools first on PATH; fail the test on error."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def load_stage(name: str):
+    """``stages/<name>.py`` imported as a module (stage scripts are not package modules)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"stage_{name}_under_test", PROJECT_ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def new_toy_project(root: Path, params: dict) -> Path:
+    """A git+DVC repo at ``root/project`` holding this project's dvc.yaml, stages/ and src/ and the
+    given params, committed (DVCLive needs a commit), not yet reproduced."""
+    import shutil
+
+    import yaml
+
+    repo = root / "project"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(PROJECT_ROOT / name, repo / name)
+    for name in ("stages", "src"):
+        shutil.copytree(PROJECT_ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
+        run_cmd(cmd, repo)
+    return repo

@@ -7,7 +7,6 @@ tiny BERT from conftest with a handful of iterations.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import math
 import shutil
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import load_stage
 
 from textcls import benchmark, hardware, latency, leaderboard
 from textcls.errors import ParamsError
@@ -82,11 +82,7 @@ def walk_keys(node, prefix=""):
 @pytest.fixture(scope="module")
 def bench_stage():
     """stages/benchmark.py imported as a module (it is a script, not a package module)."""
-    path = Path(__file__).resolve().parents[1] / "stages" / "benchmark.py"
-    spec = importlib.util.spec_from_file_location("stage_benchmark_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_stage("benchmark")
 
 
 @pytest.fixture(scope="module")

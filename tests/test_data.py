@@ -215,6 +215,15 @@ def test_missing_file(tmp_path):
     assert "datasets.toy.files.train" in str(excinfo.value)
 
 
+@pytest.mark.bad_input
+def test_missing_mirror_folder(tmp_path):
+    """Check that a data folder that does not exist (no ../shared beside the clone) is named as such, with the fix."""
+    spec = make_spec(tmp_path / "shared" / "datasets" / "toy")
+    with pytest.raises(DataError, match=r"data folder .*shared/datasets/toy \(datasets\.toy\.path\) does not "
+                                        r"exist\. Fix: put the offline mirror beside the project"):
+        data.read_split(spec, "train")
+
+
 @pytest.mark.parametrize("format, fname", [("csv", "train.csv"), ("tsv", "train.tsv"), ("ag_news_csv", "train.csv"),
                                            ("jsonl", "train.jsonl")])
 @pytest.mark.bad_input
@@ -467,6 +476,18 @@ def test_subsample_keeps_all_when_n_exceeds():
     out, available = data.subsample_per_class(df, 100, seed=0)
     assert available == {0: 4, 1: 3}
     pd.testing.assert_frame_equal(out, df)
+
+
+@pytest.mark.bad_input
+def test_n_per_class_above_what_is_available_warns_and_uses_all(tmp_path, caplog):
+    """Check that n_per_class larger than a class has is not an error: prepare warns naming the key and the
+    short classes, keeps every row, and does not mark the split as subsampled."""
+    write_three_splits(tmp_path, rows("tr", 5), rows("te", 3), rows("va", 2))
+    with caplog.at_level(logging.WARNING, logger="textcls.data"):
+        frames, meta = data.prepare(make_spec(tmp_path, files=ALL_FILES, n_per_class={"train": 50}), seed=3)
+    assert len(frames["train"]) == 10 and meta["subsampled"] == {}
+    assert any("datasets.toy: n_per_class.train=50 but only {'neg': 5, 'pos': 5} available" in r.getMessage()
+               for r in caplog.records), caplog.text
 
 
 # --------------------------------------------------------------------------- prepare

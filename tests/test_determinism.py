@@ -46,3 +46,23 @@ def test_same_seed_gives_identical_weights_and_scores_on_cpu(tiny_bert_dir, make
     other = _train_once(tiny_bert_dir, tokenized, tmp_path, "c", seed=4)
     assert first == second
     assert other[0] != first[0]
+
+
+def test_deterministic_switch_reaches_the_trainer(tmp_path):
+    """Check that train.deterministic (default off) becomes the Trainer's full_determinism, and that a
+    non-boolean value is refused naming the key."""
+    import pytest
+
+    from textcls.errors import ParamsError
+
+    def model(**train):
+        return parse_params({
+            "datasets": {"d": {"format": "csv", "path": "x", "files": {"train": "t.csv"}}},
+            "train": train,
+            "models": {"m": {"kind": "transformer", "source": "src", "tokenizer": {}}},
+        }).models["m"]
+
+    assert not train._training_args(model(), 0, tmp_path, "cpu", "fp32").full_determinism
+    assert train._training_args(model(deterministic=True), 0, tmp_path, "cpu", "fp32").full_determinism
+    with pytest.raises(ParamsError, match=r"'train\.deterministic' parameter must be of type bool"):
+        model(deterministic="yes")

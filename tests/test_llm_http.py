@@ -8,7 +8,6 @@ validation of http `llms:` entries.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import logging
 import socket
@@ -21,6 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import load_stage
 
 from textcls import fewshot, prompting
 from textcls.cli import run
@@ -94,10 +94,7 @@ def closed_url() -> str:
 @pytest.fixture(scope="module")
 def fewshot_stage():
     """stages/fewshot.py imported as a module."""
-    spec = importlib.util.spec_from_file_location("stage_fewshot_under_test", ROOT / "stages" / "fewshot.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_stage("fewshot")
 
 
 @pytest.fixture(scope="module")
@@ -347,3 +344,21 @@ def test_key_shaped_values_are_rejected_without_echoing_them(params_raw, change,
         parse_with_llm(params_raw, http_entry("http://127.0.0.1:8000/v1", **change))
     assert named in str(err.value)
     assert "sk-abc-123" not in str(err.value)
+
+
+@pytest.mark.security
+def test_url_with_credentials_is_refused_without_echoing_them(params_raw):
+    """Check that `https://user:secret@host` is refused (params go to git and dvc.lock) and the error
+    message does not repeat the password."""
+    with pytest.raises(ParamsError, match=r"llms\.remote\.url.*without user:password@") as err:
+        parse_with_llm(params_raw, http_entry("https://alice:s3cr3t-pass@api.example.com/v1"))
+    assert "s3cr3t-pass" not in str(err.value) and "alice" not in str(err.value)
+    assert "https://***@api.example.com/v1" in str(err.value)
+
+
+@pytest.mark.security
+def test_invalid_url_is_echoed_without_credentials(params_raw):
+    """Check that a malformed URL that carries credentials is named in the error with them masked."""
+    with pytest.raises(ParamsError, match=r"llms\.remote\.url") as err:
+        parse_with_llm(params_raw, http_entry("ftp://bob:hunter2@files.example.com"))
+    assert "hunter2" not in str(err.value) and "ftp://***@files.example.com" in str(err.value)

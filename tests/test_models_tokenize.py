@@ -148,7 +148,7 @@ def test_tokenize_unpadded_and_truncated(tokenized):
     assert [len(m) for m in table.column("attention_mask").to_pylist()] == lengths
     assert table.column("label").to_pylist() == [1, 1, 0, 0]
     assert meta["max_length"] == 12
-    assert meta["splits"]["train"]["at_max_length"] == 1
+    assert meta["splits"]["train"]["truncated"] == 1  # the long text; "the story was not great" fits
     assert meta["splits"]["train"]["max_length"] == 12
     assert {s: meta["splits"][s]["rows"] for s in ("train", "validation", "test")} == \
         {"train": 4, "validation": 2, "test": 3}

@@ -147,6 +147,38 @@ BAD = [
     pytest.param(setk("train", [1, 2]), r"'train' parameter must be a mapping", id="train-not-mapping"),
 ]
 
+# Paths from params never lead outside the project or the data folder a data set names.
+ESCAPES = [
+    pytest.param(setk("datasets.sst2.files.train", "../../../etc/passwd"),
+                 r"'datasets\.sst2\.files\.train' parameter must be a file name inside datasets\.sst2\.path",
+                 id="data-file-dotdot"),
+    pytest.param(setk("datasets.sst2.files.test", "/etc/passwd"), r"'datasets\.sst2\.files\.test' .*no absolute",
+                 id="data-file-absolute"),
+    pytest.param(setk("datasets.sst2.files.test", "..\\..\\secret.tsv"), r"'datasets\.sst2\.files\.test'",
+                 id="data-file-backslash"),
+    pytest.param(rename_model("minilm", "../../etc"), r"'models' parameter must be keyed by names without .*'/'",
+                 id="model-name-escapes"),
+    pytest.param(rename_dataset("ag_news", "../../tmp/x"), r"'datasets' parameter must be keyed by names",
+                 id="dataset-name-escapes"),
+    pytest.param(rename_model("minilm", "/etc"), r"'models' parameter .*Got '/etc'", id="model-name-absolute"),
+]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize("mutation, match", ESCAPES)
+def test_params_paths_cannot_escape(base, mutation, match):
+    """Check that entry names (which become output paths) and data file names cannot point outside
+    the project / the data set's folder (no `../../etc` reads or writes)."""
+    mutation(base)
+    with pytest.raises(ParamsError, match=match):
+        parse_params(base)
+
+
+def test_data_file_in_a_subfolder_of_the_data_path_is_allowed(base):
+    """Check that the path check does not refuse a plain relative file below the data set's folder."""
+    setk("datasets.sst2.files.test", "glue/dev.tsv")(base)
+    assert parse_params(base).datasets["sst2"].files["test"] == "glue/dev.tsv"
+
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("mutation, match", BAD)

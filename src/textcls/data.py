@@ -93,6 +93,10 @@ def read_table(path: Path, spec: DatasetParams) -> pd.DataFrame:
 
 def read_split(spec: DatasetParams, split: str) -> pd.DataFrame:
     path = Path(spec.path) / spec.files[split]
+    if not Path(spec.path).is_dir():
+        raise DataError(f"The data folder {spec.path} (datasets.{spec.name}.path) does not exist. Fix: put the "
+                        "offline mirror beside the project (../shared/datasets, see README 'Offline mirror'), "
+                        f"or set datasets.{spec.name}.path to the folder that holds {spec.files[split]}.")
     if not path.is_file():
         raise DataError(f"{path} not found (datasets.{spec.name}.files.{split}). "
                         f"Fix: set datasets.{spec.name}.path to the folder that holds it "

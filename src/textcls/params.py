@@ -46,8 +46,16 @@ YamlLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
+URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")  # the user:password@ part of a URL
+
+
+def _redact(value: Any) -> Any:
+    """Params errors echo the offending value; credentials inside a URL are not echoed."""
+    return URL_CREDENTIALS.sub("***@", value) if isinstance(value, str) else value
+
+
 def _fail(key: str, expected: str, got: Any) -> None:
-    raise ParamsError(f"The {key!r} parameter must be {expected}. Got {got!r} instead.")
+    raise ParamsError(f"The {key!r} parameter must be {expected}. Got {_redact(got)!r} instead.")
 
 
 def _check(cond: bool, key: str, expected: str, got: Any) -> None:
@@ -138,6 +146,9 @@ class DatasetParams:
         for split, fname in self.files.items():
             _check(split in SPLITS, f"{where}.files", f"keyed by splits {SPLITS}", split)
             _check(isinstance(fname, str) and fname, f"{where}.files.{split}", "a file name", fname)
+            inside = not Path(fname).is_absolute() and ".." not in Path(fname).parts and "\\" not in fname
+            _check(inside, f"{where}.files.{split}", f"a file name inside {where}.path (no '..', no absolute "
+                   "path: change `path` to read another folder)", fname)
         for split, frac in self.carve.items():
             _check(split in ("validation", "test"), f"{where}.carve", "keyed by 'validation'/'test'", split)
             ok = isinstance(frac, (int, float)) and 0 < frac < 1
@@ -199,6 +210,7 @@ class TrainParams:
     dataloader_workers: int = 0
     seed: Optional[int] = None  # training seed (head init, data order); null = base.seed. Vary it for seed variance
     sampling: str = "group_by_length"  # batches of similar lengths (less padding, seeded) | random
+    deterministic: bool = False  # bitwise-repeatable GPU kernels (torch deterministic algorithms; slower)
 
     def __post_init__(self):
         _check(self.lr > 0, "train.lr", "a number > 0", self.lr)
@@ -292,6 +304,9 @@ class LLMParams:
         else:
             ok = isinstance(self.url, str) and self.url.startswith(("http://", "https://"))
             _check(ok, f"{where}.url", "an http(s):// URL (backend http)", self.url)
+            _check(not URL_CREDENTIALS.search(self.url), f"{where}.url", "a URL without user:password@ (params "
+                   "end up in git and dvc.lock: put the key in the environment variable named by api_key_env)",
+                   self.url)
             _check(bool(self.model), f"{where}.model", "the model name the endpoint serves (backend http)",
                    self.model)
         ok = self.api_key_env is None or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.api_key_env) is not None

@@ -127,7 +127,7 @@ def _describe(cand: dict) -> str:
 
 
 def _why(rec: dict) -> list[str]:
-    best, second = rec["candidates"][rec["recommended"]], rec["candidates"].get(rec["runner_up"])
+    second = rec["candidates"].get(rec["runner_up"])
     n_ok = sum(1 for c in rec["candidates"].values() if not c["violations"])
     goal = {"accuracy": "highest accuracy", "p95_ms": "lowest p95 latency",
             "cost_per_1m_tokens_usd": "lowest cost"}[rec["objective"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -67,3 +68,19 @@ def redirect_other_ranks(args, names=("model_dir", "metrics", "live_dir")) -> No
     atexit.register(shutil.rmtree, scratch, True)
     for name in names:
         setattr(args, name, os.path.join(scratch, name))
+
+
+@contextlib.contextmanager
+def out_of_memory_hint(what: str, fix: str):
+    """Turn an out-of-memory error (GPU, or a CPU allocation that failed) into one clear message that
+    names the batch settings to lower, instead of a long traceback."""
+    try:
+        yield
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as err:
+        text = str(err)
+        if isinstance(err, RuntimeError) and not isinstance(err, torch.OutOfMemoryError) \
+                and "out of memory" not in text.lower() and "can't allocate memory" not in text.lower():
+            raise
+        first = (text.strip().splitlines() or [type(err).__name__])[0][:200]
+        raise TextclsError(f"{what} ran out of memory ({type(err).__name__}: {first}). Nothing was saved. "
+                           f"Fix: {fix}.") from None

@@ -43,6 +43,28 @@ def tokenize_texts(tokenizer, texts: list[str], max_length: int, batch_size: int
     return out
 
 
+def count_truncated(tokenizer, texts: list[str], lengths: np.ndarray, max_length: int) -> int:
+    """How many ``texts`` are longer than ``max_length`` tokens, i.e. lost their end to truncation.
+
+    Only texts whose truncated ids reached the limit can have been cut; just those are tokenized again
+    in full (``verbose=False`` keeps the tokenizer's own "sequence too long" warning out of the log).
+    """
+    at_limit = [text for text, n in zip(texts, lengths) if n >= max_length]
+    if not at_limit:
+        return 0
+    full = tokenizer(at_limit, truncation=False, verbose=False)["input_ids"]
+    return sum(len(ids) > max_length for ids in full)
+
+
+def warn_truncated(where: str, split: str, truncated: int, rows: int, max_length: int, limit: int) -> None:
+    if truncated:
+        room = f" (this tokenizer allows up to {limit})" if max_length < limit < 1_000_000 else ""
+        logger.warning("%s: %d of %d %s texts (%.1f%%) are longer than max_length=%d tokens and were truncated; "
+                       "the model sees only their first %d tokens. Fix, if their ends matter: raise "
+                       "tokenize.max_length%s.", where, truncated, rows, split, 100 * truncated / rows, max_length,
+                       max_length, room)
+
+
 def effective_max_length(tokenizer, wanted: int) -> int:
     """``min(params, model limit)``; tokenizers without a real limit report a huge number."""
     limit = getattr(tokenizer, "model_max_length", None) or wanted
@@ -77,8 +99,10 @@ def tokenize_dataset(prepared: Path, model: ModelParams, cfg: TokenizeParams, ou
             "tokens": int(lengths.sum()),
             "mean_length": round(float(lengths.mean()), 2) if len(texts) else 0.0,
             "max_length": int(lengths.max()) if len(texts) else 0,
-            "at_max_length": int((lengths >= max_length).sum()),  # truncated (or exactly max_length)
+            "truncated": count_truncated(tokenizer, texts, lengths, max_length),
         }
+        warn_truncated(model.name, split, stats[split]["truncated"], len(texts), max_length,
+                       int(getattr(tokenizer, "model_max_length", 0) or 0))
     tokenizer.save_pretrained(out / "tokenizer")
     return {"kind": "transformer", "tokenizer_source": source, "tokenizer_class": type(tokenizer).__name__,
             "prefix": prefix, "max_length": max_length, "splits": stats}

@@ -3,12 +3,20 @@
 The best epoch (by validation accuracy) is saved as safetensors + tokenizer, with
 ``textcls.json`` describing how to use it (kind, input prefix, max length, labels) and
 the resolved params it was trained with. Training curves go to DVCLive.
+
+Checkpoints (one per epoch) live in a scratch folder outside DVC's outputs together with a
+fingerprint of the run (tokenized data, model params, seed, device, precision, library versions).
+A run that was killed resumes from its last complete checkpoint when it is started again with the
+same fingerprint; anything else starts from scratch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -78,6 +86,7 @@ def _training_args(model: ModelParams, seed: int, checkpoints: Path, device: str
         report_to=[],  # DVCLive is added explicitly, so nothing else reports
         remove_unused_columns=remove_unused_columns,  # False keeps distillation's teacher_logits in the batches
         train_sampling_strategy=cfg.sampling,  # group_by_length: batches of similar lengths, order seeded
+        full_determinism=cfg.deterministic,  # deterministic cuDNN/cuBLAS kernels (CUBLAS_WORKSPACE_CONFIG)
     )  # transformers 5 always saves checkpoints as safetensors
 
 
@@ -97,6 +106,94 @@ def check_finite_loss(logs: dict, step: int, args) -> None:
             f"The training loss became {float(loss)} at step {step} ({precision}, lr {args.learning_rate:g}). "
             "Nothing was saved. Fix: lower the model's `lr`, keep `max_grad_norm` set, or use precision bf16 "
             "(or fp32) instead of fp16.")
+
+
+RUN_FILE = "textcls-run.json"  # in the checkpoints folder: which run its checkpoints belong to
+
+
+def run_fingerprint(tokenized: Path, model: ModelParams, seed: int, device: str, precision: str,
+                    teacher_logits: np.ndarray | None = None) -> str:
+    """A hash of everything that decides the training trajectory: checkpoints are resumable only
+    by a run with the same one."""
+    import torch
+    import transformers
+
+    digest = hashlib.sha256(json.dumps({
+        "params": dataclasses.asdict(model), "seed": seed, "device": device, "precision": precision,
+        "world_size": os.environ.get("WORLD_SIZE", "1"), "torch": torch.__version__,
+        "transformers": transformers.__version__}, sort_keys=True, default=str).encode())
+    for path in sorted(p for p in Path(tokenized).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(tokenized).as_posix().encode())
+        digest.update(path.read_bytes())
+    if teacher_logits is not None:
+        digest.update(np.ascontiguousarray(teacher_logits, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def is_complete_checkpoint(folder: Path) -> bool:
+    """The Trainer writes trainer_state.json last, after weights, optimizer and RNG states."""
+    try:
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return any(folder.glob("*.safetensors")) and (folder / "optimizer.pt").is_file()
+
+
+def resumable_checkpoint(checkpoints: Path, fingerprint: str) -> str | None:
+    """The newest complete checkpoint written by a run with this fingerprint, else None."""
+    try:
+        recorded = read_json(checkpoints / RUN_FILE).get("fingerprint")
+    except (OSError, ValueError, TextclsError):
+        return None
+    if recorded != fingerprint:
+        return None
+    steps = sorted((int(p.name.split("-")[1]), p) for p in checkpoints.glob("checkpoint-*")
+                   if p.name.split("-")[1].isdigit())
+    return next((str(p) for _, p in reversed(steps) if is_complete_checkpoint(p)), None)
+
+
+def start_checkpoints(checkpoints: Path, fingerprint: str) -> str | None:
+    """Resume point for this run, or None after clearing another run's checkpoints (rank 0 only)."""
+    resume = resumable_checkpoint(checkpoints, fingerprint)
+    if resume:
+        logger.warning("Resuming from %s: an earlier run of this stage with the same data, params and seed "
+                       "was interrupted. To start over instead, delete %s.", resume, checkpoints)
+        return resume
+    if checkpoints.exists():
+        logger.info("Clearing %s: its checkpoints belong to a different run (data, params or seed changed).",
+                    checkpoints)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints.mkdir(parents=True)
+    write_json(checkpoints / RUN_FILE, {"fingerprint": fingerprint})
+    return None
+
+
+class ReplayHistoryToLive(TrainerCallback):
+    """On resume, re-log the restored history (losses, eval scores) to DVCLive before training goes on,
+    so the curves of a resumed run are those of an uninterrupted one."""
+
+    def __init__(self, live_callback):
+        self.live_callback = live_callback
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        for logs in state.log_history:  # empty unless the Trainer restored a checkpoint
+            self.live_callback.on_log(args, state, control, logs=dict(logs))
+
+
+def check_vocabulary_fits(tokenized: Path, clf, tokenizer_source: str, model_source: str) -> None:
+    """Token ids must index the model's embedding table; a tokenizer from another model would
+    otherwise fail mid-training with an IndexError (or silently read the wrong embeddings)."""
+    import pyarrow.compute as pc
+
+    size = clf.get_input_embeddings().num_embeddings
+    for split in ("train", "validation"):
+        largest = pc.max(pc.list_flatten(read_split(tokenized, split).column("input_ids"))).as_py()
+        if largest is not None and largest >= size:
+            raise TextclsError(
+                f"The tokenizer ({tokenizer_source}) does not match the model ({model_source}): its {split} token "
+                f"ids go up to {largest}, but the model has only {size} embeddings. Fix: remove `tokenizer.source` "
+                "from this model's params (use the model's own tokenizer), or point it at a tokenizer of the "
+                "same model family.")
 
 
 def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path, checkpoints: Path,
@@ -119,22 +216,32 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
     clf = models.load_classifier(model.source, label_names, model.revision, model.trust_remote_code, model.layers)
     if clf.config.pad_token_id is None:
         clf.config.pad_token_id = tokenizer.pad_token_id
+    check_vocabulary_fits(tokenized, clf, meta.get("tokenizer_source", "?"), model.source)
     train_table = read_split(tokenized, "train")
     if teacher_logits is not None:
         train_table = train_table.append_column("teacher_logits", pa.array(list(teacher_logits)))
     train_ds = Dataset(train_table)
     val_ds = Dataset(read_split(tokenized, "validation"))
+    fingerprint = run_fingerprint(tokenized, model, seed, device, precision, teacher_logits)
     if runtime.process_rank() == 0:  # under `accelerate launch` the first process owns the checkpoints
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        resume = start_checkpoints(checkpoints, fingerprint)
+    else:  # read-only: rank 0 clears the folder only when no checkpoint of this run is in it
+        resume = resumable_checkpoint(checkpoints, fingerprint)
     args = _training_args(model, seed, checkpoints, device, precision,
                           remove_unused_columns=teacher_logits is None)
     with open_live(live_dir) as live:
+        live_callback = DVCLiveCallback(live=live)
         trainer = (trainer_cls or Trainer)(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                                            data_collator=DataCollatorWithPadding(tokenizer),
                                            compute_metrics=accuracy_metrics,
-                                           callbacks=[DVCLiveCallback(live=live), FiniteLossGuard()])
+                                           callbacks=[live_callback, ReplayHistoryToLive(live_callback),
+                                                      FiniteLossGuard()])
         start = time.perf_counter()
-        result = trainer.train()
+        with runtime.out_of_memory_hint(f"Training {model.name} (batch_size {model.train.batch_size}, "
+                                        f"eval_batch_size {model.train.eval_batch_size}, {precision})",
+                                        "lower the model's `batch_size` / `eval_batch_size` (or "
+                                        "tokenize.max_length), or use precision bf16/fp16 on a GPU"):
+            result = trainer.train(resume_from_checkpoint=resume)
         trainer.accelerator.wait_for_everyone()  # every process has reloaded the best checkpoint
         train_time = time.perf_counter() - start
     # the best checkpoint was reloaded at the end; its scores are in the log (first best wins, as in Trainer)
@@ -154,6 +261,8 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
         "train_samples_per_s": round(result.metrics.get("train_samples_per_second", 0.0), 2),
         "train_rows": train_rows,
         "train_tokens": int(meta["splits"]["train"]["tokens"]),
+        "truncated_rows": {split: int(stats.get("truncated", 0)) for split, stats in meta["splits"].items()},
+        "resumed_from_step": int(resume.rsplit("-", 1)[1]) if resume else 0,
         "epochs": model.train.epochs,
         "params": models.count_parameters(clf),
         "val_accuracy": round(best["eval_accuracy"], 6),

@@ -1,0 +1,150 @@
+"""Inputs that would otherwise fail late or silently: over-long texts, a tokenizer from another model,
+and running out of memory. Each gets counted or named with its fix, and leaves no output behind."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from conftest import load_stage
+
+from textcls import runtime, train
+from textcls.cli import run
+from textcls.errors import TextclsError
+from textcls.io import write_json
+from textcls.params import ModelParams, TokenizeParams, TokenizerParams, TrainParams
+from textcls.tokenization import tokenize_dataset
+
+LABELS = ["neg", "pos"]
+
+
+def tiny_model(source, **train_overrides) -> ModelParams:
+    return ModelParams(name="tiny", kind="transformer", source=str(source), tokenizer=TokenizerParams(),
+                       train=TrainParams(**{"epochs": 1, "batch_size": 4, **train_overrides}))
+
+
+@pytest.fixture
+def tokenized(make_prepared_dir, tiny_bert_dir, tmp_path):
+    """The tiny BERT's tokens for a few movie reviews (max_length 16)."""
+    texts = ["the movie is good", "the film was bad", "a great story", "an awful plot"] * 2
+    prepared = make_prepared_dir({s: (texts, [1, 0, 1, 0] * 2) for s in ("train", "validation", "test")})
+    out = tmp_path / "tokenized"
+    out.mkdir()
+    meta = tokenize_dataset(prepared, tiny_model(tiny_bert_dir), TokenizeParams(max_length=16), out)
+    write_json(out / "meta.json", {**meta, "label_names": LABELS})
+    return out
+
+
+# --------------------------------------------------------------------------- long texts
+
+@pytest.mark.bad_input
+def test_long_texts_are_truncated_counted_and_reported(make_prepared_dir, tiny_bert_dir, tmp_path, caplog):
+    """Check that texts longer than max_length are cut to max_length, counted per split (a text of exactly
+    max_length tokens is not), and reported in a warning that names the fix."""
+    exact = "the movie is good and fun"  # [CLS] + 6 words + [SEP] = 8 tokens
+    longer = "the movie is good and very fun"  # 9 tokens
+    huge = " ".join(["very"] * 50_000)
+    prepared = make_prepared_dir({"train": ([exact, longer, huge, "fun"], [1, 1, 0, 0]),
+                                  "validation": ([exact, "bad"], [1, 0]), "test": ([huge, "good"], [0, 1])})
+    out = tmp_path / "tokenized"
+    out.mkdir()
+    model = ModelParams(name="tiny", kind="transformer", source=str(tiny_bert_dir),
+                        tokenizer=TokenizerParams(prefix=""), train=TrainParams())
+    with caplog.at_level(logging.WARNING, logger="textcls.tokenization"):
+        meta = tokenize_dataset(prepared, model, TokenizeParams(max_length=8), out)
+    assert {s: meta["splits"][s]["truncated"] for s in ("train", "validation", "test")} == \
+        {"train": 2, "validation": 0, "test": 1}
+    assert meta["splits"]["train"]["max_length"] == 8
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("2 of 4 train texts (50.0%) are longer than max_length=8" in m and "raise tokenize.max_length" in m
+               and "allows up to 128" in m for m in messages), messages
+    assert not any("validation texts" in m for m in messages)
+
+
+def test_truncated_rows_reach_the_train_metrics(tiny_bert_dir, tokenized, tmp_path):
+    """Check that train metrics carry the truncation count of every split (none here) and no resume."""
+    out = tmp_path / "model"
+    out.mkdir()
+    metrics = train.train_transformer(tokenized, tiny_model(tiny_bert_dir), 0, out, tmp_path / "ckpt",
+                                      tmp_path / "live")
+    assert metrics["truncated_rows"] == {"train": 0, "validation": 0, "test": 0}
+    assert metrics["resumed_from_step"] == 0
+
+
+# --------------------------------------------------------------------------- tokenizer / model mismatch
+
+@pytest.fixture
+def small_vocab_model(tmp_path):
+    """A BERT whose embedding table (20 rows) is smaller than the tiny tokenizer's vocabulary."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    folder = tmp_path / "small-vocab"
+    config = BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=32)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.bad_input
+def test_tokenizer_from_another_model_is_named_before_training(small_vocab_model, tokenized, tmp_path):
+    """Check that token ids beyond the model's embedding table fail before training, naming both sides and
+    the fix, with no checkpoint or model written."""
+    out = tmp_path / "model"
+    out.mkdir()
+    with pytest.raises(TextclsError, match=r"does not match the model .*only 20 embeddings.*tokenizer\.source"):
+        train.train_transformer(tokenized, tiny_model(small_vocab_model), 0, out, tmp_path / "ckpt",
+                                tmp_path / "live")
+    assert not (tmp_path / "ckpt").exists() and not list(out.iterdir())
+
+
+# --------------------------------------------------------------------------- out of memory
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("error", [
+    torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried "
+                 "to allocate 8589934592 bytes."),
+    MemoryError(),
+], ids=["cuda", "cpu-allocator", "python"])
+def test_out_of_memory_becomes_one_message_with_the_fix(error):
+    """Check that GPU and CPU out-of-memory errors become a TextclsError naming what ran out and the fix."""
+    with pytest.raises(TextclsError, match=r"Training x \(batch_size 64\) ran out of memory.*Fix: lower batch_size"):
+        with runtime.out_of_memory_hint("Training x (batch_size 64)", "lower batch_size"):
+            raise error
+
+
+def test_other_runtime_errors_pass_through_unchanged():
+    """Check that the hint does not swallow or relabel unrelated errors."""
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        with runtime.out_of_memory_hint("Training x", "lower batch_size"):
+            raise RuntimeError("shape mismatch")
+
+
+@pytest.mark.bad_input
+def test_train_stage_out_of_memory_suggests_a_smaller_batch_and_writes_nothing(tiny_bert_dir, tokenized, tmp_path,
+                                                                                monkeypatch, capsys):
+    """Check the train stage end to end: an OOM inside Trainer.train exits 1 with one line naming the
+    batch sizes to lower, and leaves no model, metrics or curves."""
+    from transformers import Trainer
+
+    params = tmp_path / "params.yaml"
+    params.write_text(f"""
+datasets: {{d: {{format: csv, path: x, files: {{train: t.csv}}}}}}
+models: {{tiny: {{kind: transformer, source: {tiny_bert_dir}, tokenizer: {{}}, batch_size: 256, epochs: 1}}}}
+""")
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 3.00 GiB")
+
+    monkeypatch.setattr(Trainer, "train", out_of_memory)
+    stage = load_stage("train")
+    outputs = [tmp_path / "model", tmp_path / "metrics.json", tmp_path / "live"]
+    code = run(stage.main, ["d", "tiny", str(tokenized), *map(str, outputs), "--checkpoints",
+                            str(tmp_path / "ckpt"), "--params", str(params)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "ran out of memory" in err and "batch_size 256" in err and "lower the model's `batch_size`" in err
+    assert "Traceback" not in err
+    assert not any(p.exists() for p in outputs)
+
