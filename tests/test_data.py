@@ -348,6 +348,25 @@ def test_empty_text(tmp_path, bad_text):
     assert_fix_error(excinfo, path, row=3)
 
 
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("format, fname", [("jsonl", "train.jsonl"), ("parquet", "train.parquet")])
+def test_null_text_or_label(tmp_path, format, fname):
+    """Check that a null (NaN/None) text or label in a typed format raises DataError naming the file and
+    row, instead of training on the string 'nan' or a NaN label."""
+    for column, frame in (("text", {"text": ["good", None, "bad"], "label": [1, 0, 0]}),
+                          ("label", {"text": ["good", "fine", "bad"], "label": [1.0, float("nan"), 0.0]})):
+        path = tmp_path / fname
+        if format == "jsonl":
+            pd.DataFrame(frame).to_json(path, orient="records", lines=True)
+        else:
+            pd.DataFrame(frame).to_parquet(path)
+        spec = make_spec(tmp_path, format=format, files={"train": fname})
+        df = data.read_split(spec, "train")
+        with pytest.raises(DataError, match=f"empty {column}") as excinfo:
+            data.check_cells(df, spec)
+        assert_fix_error(excinfo, path, row=2)
+
 @pytest.mark.bad_input
 def test_single_class(tmp_path):
     """Check that a data set whose rows all share one label raises DataError in prepare()."""

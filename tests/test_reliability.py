@@ -1,5 +1,6 @@
 """Inputs that would otherwise fail late or silently: over-long texts, a tokenizer from another model,
-and running out of memory. Each gets counted or named with its fix, and leaves no output behind."""
+running out of memory, a model that ships its own code. Each gets counted or named with its fix, and leaves
+no output behind; atomic writes leave nothing half-written when a stage dies."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 from conftest import load_stage
 
-from textcls import runtime, train
+from textcls import io, runtime, train
 from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import write_json
@@ -148,3 +149,114 @@ models: {{tiny: {{kind: transformer, source: {tiny_bert_dir}, tokenizer: {{}}, b
     assert "Traceback" not in err
     assert not any(p.exists() for p in outputs)
 
+
+# --------------------------------------------------------------------------- atomic outputs
+
+@pytest.mark.resume
+def test_failed_block_leaves_no_output_and_no_temp(tmp_path):
+    """Check that an exception inside atomic_dir / atomic_outputs leaves neither the output nor a temp
+    sibling, and removes a stale output of an earlier run (all or nothing)."""
+    out, metrics = tmp_path / "model", tmp_path / "metrics.json"
+    out.mkdir()
+    (out / "old.safetensors").write_bytes(b"old")
+    metrics.write_text("{}")
+    with pytest.raises(RuntimeError):
+        with io.atomic_outputs(metrics), io.atomic_dir(out) as tmp:
+            (tmp / "model.safetensors").write_bytes(b"half")
+            raise RuntimeError("killed halfway")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.resume
+def test_temp_left_by_a_killed_run_is_cleared_by_the_next_write(tmp_path):
+    """Check that temp siblings a SIGKILLed run left behind (no cleanup ran) are removed by the next write
+    of the same output, and that other outputs' temps are left alone."""
+    (tmp_path / ".model.x1y2.tmp").mkdir()
+    (tmp_path / ".model.x1y2.tmp" / "model.safetensors").write_bytes(b"partial")
+    (tmp_path / ".metrics.json.k3.tmp").write_text("{")
+    (tmp_path / ".other.z9.tmp").mkdir()
+    with io.atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "model.safetensors").write_bytes(b"new")
+    io.write_json(tmp_path / "metrics.json", {"accuracy": 1.0})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.z9.tmp", "metrics.json", "model"]
+    assert (tmp_path / "model" / "model.safetensors").read_bytes() == b"new"
+
+
+# --------------------------------------------------------------------------- code shipped with a model
+
+SENTINEL_CODE = '''
+import os
+from pathlib import Path
+
+Path(os.environ["TEXTCLS_TEST_SENTINEL"]).write_text("the model's own code ran")
+
+from transformers import BertConfig, BertForSequenceClassification
+
+
+class SentinelConfig(BertConfig):
+    model_type = "sentinel_bert"
+
+
+class SentinelForSequenceClassification(BertForSequenceClassification):
+    config_class = SentinelConfig
+'''
+
+
+@pytest.fixture
+def custom_code_model(tiny_bert_dir, tmp_path, monkeypatch):
+    """The tiny BERT re-labelled as an architecture that only its own sentinel_model.py defines (`auto_map`);
+    importing that file writes the file named by TEXTCLS_TEST_SENTINEL. Dynamic modules go to a temp cache."""
+    import json
+    import shutil
+    import sys
+
+    from transformers import dynamic_module_utils
+
+    folder = tmp_path / "custom-code-model"
+    shutil.copytree(tiny_bert_dir, folder)
+    (folder / "sentinel_model.py").write_text(SENTINEL_CODE)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="sentinel_bert", auto_map={
+        "AutoConfig": "sentinel_model.SentinelConfig",
+        "AutoModelForSequenceClassification": "sentinel_model.SentinelForSequenceClassification"})
+    (folder / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("TEXTCLS_TEST_SENTINEL", str(tmp_path / "code-ran"))
+    monkeypatch.setattr(dynamic_module_utils, "HF_MODULES_CACHE", str(tmp_path / "hf_modules"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return folder
+
+
+@pytest.mark.security
+def test_code_shipped_with_a_model_is_not_run_by_default(custom_code_model, tmp_path):
+    """Check that a model folder with its own Python code is refused unless trust_remote_code is set: the
+    message names the param and what it means, and the code never ran."""
+    from textcls import models
+
+    assert ModelParams(name="m", kind="transformer", source="x", tokenizer=TokenizerParams()).trust_remote_code is False
+    with pytest.raises(TextclsError, match=r"ships its own Python code.*`trust_remote_code: true`.*runs their code"):
+        models.load_classifier(str(custom_code_model), LABELS)
+    assert not (tmp_path / "code-ran").exists()
+
+
+@pytest.mark.security
+def test_trust_remote_code_param_carries_from_train_to_evaluate(custom_code_model, tokenized, tmp_path):
+    """Check that `trust_remote_code: true` runs the model's own code in training, that the trained model
+    loads with it again (the model card records the choice), and that a card without it refuses to."""
+    import json
+
+    from textcls import models
+
+    out = tmp_path / "model"
+    out.mkdir()
+    params = tiny_model(custom_code_model)
+    params = ModelParams(**{**params.__dict__, "trust_remote_code": True})
+    train.train_transformer(tokenized, params, 0, out, tmp_path / "ckpt", tmp_path / "live")
+    assert (tmp_path / "code-ran").exists()
+    _, model = models.load_trained(out)
+    assert type(model).__name__ == "SentinelForSequenceClassification"
+
+    card = json.loads((out / models.MODEL_CARD).read_text())
+    card["params"]["trust_remote_code"] = False
+    (out / models.MODEL_CARD).write_text(json.dumps(card))
+    with pytest.raises(TextclsError, match="ships its own Python code"):
+        models.load_trained(out)

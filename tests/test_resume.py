@@ -156,6 +156,7 @@ def test_killed_train_stage_resumes_and_matches_an_uninterrupted_run(project):
     assert "Resuming from" in proc.stdout + proc.stderr
     resumed, resumed_weights = train_outputs(project)
     resumed_curve = (project / "plots/train/toy/tiny/plots/metrics/eval/accuracy.tsv").read_text()
+    resumed_curves = curve_files(project)
     assert 0 < resumed["resumed_from_step"] < EPOCHS * STEPS_PER_EPOCH
     assert not (project / CHECKPOINTS).exists()  # a finished run removes its checkpoints
     assert run_cmd(["dvc", "status", STAGE], project).stdout.strip().endswith("up to date.")
@@ -169,6 +170,13 @@ def test_killed_train_stage_resumes_and_matches_an_uninterrupted_run(project):
         np.testing.assert_allclose(resumed_weights[name], tensor, atol=1e-4, err_msg=name)
     reference_curve = (project / "plots/train/toy/tiny/plots/metrics/eval/accuracy.tsv").read_text()
     assert resumed_curve.count("\n") == reference_curve.count("\n") == EPOCHS + 1  # restored epochs included
+    assert resumed_curves == curve_files(project)  # the same curves, none extra
+    assert not list((project / "models/toy").glob(".*.tmp"))  # the killed run's temp folder was cleared
+
+
+def curve_files(repo: Path) -> set[str]:
+    live = repo / "plots/train/toy/tiny/plots/metrics"
+    return {p.relative_to(live).as_posix() for p in live.rglob("*.tsv")}
 
 
 @pytest.mark.slow

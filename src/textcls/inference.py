@@ -36,7 +36,8 @@ class Encoder:
     def __init__(self, model_dir: Path, card: dict):
         from transformers import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True,
+                                                       trust_remote_code=models.trusts_remote_code(model_dir))
         self.prefix, self.max_length = card["prefix"], card["max_length"]
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:

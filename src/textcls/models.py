@@ -15,6 +15,7 @@ params entry turns it on.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -91,6 +92,12 @@ def check_safetensors(path: str) -> None:
 
 def _hub_error(what: str, source: str, err: Exception) -> ModelSourceError:
     first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if "contains custom code" in str(err) or "trust_remote_code" in str(err):
+        return ModelSourceError(
+            f"The {what} {source!r} ships its own Python code (`auto_map` in its config), which is not run by "
+            "default. Fix: use a model whose architecture transformers ships, or, only if you trust the code's "
+            "authors, set `trust_remote_code: true` in that entry of params.yaml (it runs their code on this "
+            "machine with your permissions; pin `revision` too).")
     if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in str(err).lower() or "offline" in str(err).lower():
         return ModelSourceError(f"Cannot load {what} {source!r} from the Hugging Face Hub "
                                 f"({type(err).__name__}: {first}). {OFFLINE_HINT}")
@@ -164,14 +171,27 @@ def keep_layers(model, layers: list[int]):
     return model
 
 
+def trusts_remote_code(model_dir: str | Path) -> bool:
+    """Whether the params entry a trained model came from enabled ``trust_remote_code`` (its model card says)."""
+    card = Path(model_dir) / MODEL_CARD
+    if not card.is_file():
+        return False
+    return json.loads(card.read_text(encoding="utf-8")).get("params", {}).get("trust_remote_code") is True
+
+
 def load_trained(model_dir: str | Path):
-    """A fine-tuned model saved by the train stage (local, safetensors only)."""
+    """A fine-tuned model saved by the train stage (local, safetensors only). Code shipped with it runs only
+    if its params entry enabled ``trust_remote_code`` when it was trained."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     check_safetensors(str(model_dir))
-    tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True,
-                                                               local_files_only=True)
+    trust = trusts_remote_code(model_dir)
+    try:
+        tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=trust)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True,
+                                                                   local_files_only=True, trust_remote_code=trust)
+    except ValueError as err:
+        raise _hub_error("trained model", str(model_dir), err) from None
     return tok, model
 
 

@@ -177,7 +177,8 @@ class ReplayHistoryToLive(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         for logs in state.log_history:  # empty unless the Trainer restored a checkpoint
-            self.live_callback.on_log(args, state, control, logs=dict(logs))
+            # the history adds "step" to what was logged; DVCLive keeps its own step count
+            self.live_callback.on_log(args, state, control, logs={k: v for k, v in logs.items() if k != "step"})
 
 
 def check_vocabulary_fits(tokenized: Path, clf, tokenizer_source: str, model_source: str) -> None:
