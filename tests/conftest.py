@@ -108,6 +108,57 @@ def make_prepared_dir(tmp_path):
     return make
 
 
+# --------------------------------------------------------------------------- a model that ships its own code
+
+CUSTOM_CODE = '''
+import os
+from pathlib import Path
+
+Path(os.environ["TEXTCLS_TEST_SENTINEL"]).write_text("the model's own code ran")
+
+from transformers import {config}, {model}
+
+
+class SentinelConfig({config}):
+    model_type = "sentinel_{kind}"
+
+
+class Sentinel{auto}({model}):
+    config_class = SentinelConfig
+'''
+
+
+def plant_custom_code(source: Path, folder: Path, config_class: str, model_class: str, auto_class: str) -> Path:
+    """A copy of the model in ``source`` re-labelled as an architecture that only its own sentinel_model.py
+    defines (``auto_map`` in config.json); importing that file writes the file named by
+    TEXTCLS_TEST_SENTINEL (see the ``code_sentinel`` fixture)."""
+    import json
+    import shutil
+
+    shutil.copytree(source, folder)
+    kind = model_class.lower()
+    (folder / "sentinel_model.py").write_text(
+        CUSTOM_CODE.format(config=config_class, model=model_class, kind=kind, auto=auto_class))
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type=f"sentinel_{kind}", auto_map={
+        "AutoConfig": "sentinel_model.SentinelConfig", f"Auto{auto_class}": f"sentinel_model.Sentinel{auto_class}"})
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.fixture
+def code_sentinel(tmp_path, monkeypatch) -> Path:
+    """The file a planted model's code writes when it is imported; transformers' dynamic modules go to a
+    temp cache for the test."""
+    from transformers import dynamic_module_utils
+
+    sentinel = tmp_path / "code-ran"
+    monkeypatch.setenv("TEXTCLS_TEST_SENTINEL", str(sentinel))
+    monkeypatch.setattr(dynamic_module_utils, "HF_MODULES_CACHE", str(tmp_path / "hf_modules"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return sentinel
+
+
 def write_tiny_llama(folder: Path) -> Path:
     """A random LlamaForCausalLM (2 layers, 32 wide) with a byte-level BPE tokenizer trained on a few
     prompt-like lines, saved as safetensors: a stand-in for a local LLM (SmolLM2 is a Llama too)."""

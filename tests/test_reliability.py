@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import torch
-from conftest import load_stage
+from conftest import load_stage, plant_custom_code
 
 from textcls import io, runtime, train
 from textcls.cli import run
@@ -184,50 +184,15 @@ def test_temp_left_by_a_killed_run_is_cleared_by_the_next_write(tmp_path):
 
 # --------------------------------------------------------------------------- code shipped with a model
 
-SENTINEL_CODE = '''
-import os
-from pathlib import Path
-
-Path(os.environ["TEXTCLS_TEST_SENTINEL"]).write_text("the model's own code ran")
-
-from transformers import BertConfig, BertForSequenceClassification
-
-
-class SentinelConfig(BertConfig):
-    model_type = "sentinel_bert"
-
-
-class SentinelForSequenceClassification(BertForSequenceClassification):
-    config_class = SentinelConfig
-'''
-
-
 @pytest.fixture
-def custom_code_model(tiny_bert_dir, tmp_path, monkeypatch):
-    """The tiny BERT re-labelled as an architecture that only its own sentinel_model.py defines (`auto_map`);
-    importing that file writes the file named by TEXTCLS_TEST_SENTINEL. Dynamic modules go to a temp cache."""
-    import json
-    import shutil
-    import sys
-
-    from transformers import dynamic_module_utils
-
-    folder = tmp_path / "custom-code-model"
-    shutil.copytree(tiny_bert_dir, folder)
-    (folder / "sentinel_model.py").write_text(SENTINEL_CODE)
-    config = json.loads((folder / "config.json").read_text())
-    config.update(model_type="sentinel_bert", auto_map={
-        "AutoConfig": "sentinel_model.SentinelConfig",
-        "AutoModelForSequenceClassification": "sentinel_model.SentinelForSequenceClassification"})
-    (folder / "config.json").write_text(json.dumps(config))
-    monkeypatch.setenv("TEXTCLS_TEST_SENTINEL", str(tmp_path / "code-ran"))
-    monkeypatch.setattr(dynamic_module_utils, "HF_MODULES_CACHE", str(tmp_path / "hf_modules"))
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    return folder
+def custom_code_model(tiny_bert_dir, tmp_path):
+    """The tiny BERT as an architecture that only its own (planted) Python file defines."""
+    return plant_custom_code(tiny_bert_dir, tmp_path / "custom-code-model", "BertConfig",
+                             "BertForSequenceClassification", "ModelForSequenceClassification")
 
 
 @pytest.mark.security
-def test_code_shipped_with_a_model_is_not_run_by_default(custom_code_model, tmp_path):
+def test_code_shipped_with_a_model_is_not_run_by_default(custom_code_model, code_sentinel):
     """Check that a model folder with its own Python code is refused unless trust_remote_code is set: the
     message names the param and what it means, and the code never ran."""
     from textcls import models
@@ -235,11 +200,12 @@ def test_code_shipped_with_a_model_is_not_run_by_default(custom_code_model, tmp_
     assert ModelParams(name="m", kind="transformer", source="x", tokenizer=TokenizerParams()).trust_remote_code is False
     with pytest.raises(TextclsError, match=r"ships its own Python code.*`trust_remote_code: true`.*runs their code"):
         models.load_classifier(str(custom_code_model), LABELS)
-    assert not (tmp_path / "code-ran").exists()
+    assert not code_sentinel.exists()
 
 
 @pytest.mark.security
-def test_trust_remote_code_param_carries_from_train_to_evaluate(custom_code_model, tokenized, tmp_path):
+def test_trust_remote_code_param_carries_from_train_to_evaluate(custom_code_model, code_sentinel, tokenized,
+                                                                tmp_path):
     """Check that `trust_remote_code: true` runs the model's own code in training, that the trained model
     loads with it again (the model card records the choice), and that a card without it refuses to."""
     import json
@@ -251,9 +217,9 @@ def test_trust_remote_code_param_carries_from_train_to_evaluate(custom_code_mode
     params = tiny_model(custom_code_model)
     params = ModelParams(**{**params.__dict__, "trust_remote_code": True})
     train.train_transformer(tokenized, params, 0, out, tmp_path / "ckpt", tmp_path / "live")
-    assert (tmp_path / "code-ran").exists()
+    assert code_sentinel.exists()
     _, model = models.load_trained(out)
-    assert type(model).__name__ == "SentinelForSequenceClassification"
+    assert type(model).__name__ == "SentinelModelForSequenceClassification"
 
     card = json.loads((out / models.MODEL_CARD).read_text())
     card["params"]["trust_remote_code"] = False

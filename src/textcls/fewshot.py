@@ -46,7 +46,7 @@ def run_local(cfg: LLMParams, weights: Path, label_names: list[str], demos: list
     from textcls.llm import LabelScorer
 
     rss_before = psutil.Process().memory_info().rss
-    scorer = LabelScorer(weights, device)
+    scorer = LabelScorer(weights, device, cfg.trust_remote_code)
     shots = [(scorer.truncate(prompting.one_line(t), cfg.max_text_tokens), label_names[y]) for t, y in demos]
     start = time.perf_counter()
     scorer.set_prefix(prompting.build_prefix(cfg.instruction, label_names, shots))

@@ -74,14 +74,18 @@ def materialize(source: str, out: Path, revision: str | None = None, trust_remot
 class LabelScorer:
     """Log-likelihood of each class name after a fixed prefix + a per-example query."""
 
-    def __init__(self, model_dir: Path, device: str = "cpu"):
+    def __init__(self, model_dir: Path, device: str = "cpu", trust_remote_code: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         check_safetensors(str(model_dir))
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True, local_files_only=True,
-                                                          dtype=torch.float32).to(device).eval()
+        kwargs = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_dir, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True, dtype=torch.float32,
+                                                              **kwargs).to(device).eval()
+        except ValueError as err:
+            raise _hub_error("LLM", str(model_dir), err) from None
         self.device = device
         self.prefix_cache = None
         self.prefix_tokens = 0
