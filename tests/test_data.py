@@ -348,7 +348,6 @@ def test_empty_text(tmp_path, bad_text):
     assert_fix_error(excinfo, path, row=3)
 
 
-
 @pytest.mark.bad_input
 @pytest.mark.parametrize("format, fname", [("jsonl", "train.jsonl"), ("parquet", "train.parquet")])
 def test_null_text_or_label(tmp_path, format, fname):
@@ -366,6 +365,7 @@ def test_null_text_or_label(tmp_path, format, fname):
         with pytest.raises(DataError, match=f"empty {column}") as excinfo:
             data.check_cells(df, spec)
         assert_fix_error(excinfo, path, row=2)
+
 
 @pytest.mark.bad_input
 def test_single_class(tmp_path):

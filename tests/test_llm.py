@@ -169,7 +169,6 @@ def test_pickle_only_llm_folder_is_refused(tiny_llama_dir, tmp_path):
         LabelScorer(folder)
 
 
-
 @pytest.mark.security
 def test_llm_with_its_own_code_runs_it_only_when_trusted(tiny_llama_dir, code_sentinel, tmp_path):
     """Check that the few-shot scorer refuses an LLM folder whose architecture is defined by its own Python
@@ -185,6 +184,7 @@ def test_llm_with_its_own_code_runs_it_only_when_trusted(tiny_llama_dir, code_se
     assert not code_sentinel.exists()
     scorer = LabelScorer(folder, trust_remote_code=True)
     assert code_sentinel.exists() and type(scorer.model).__name__ == "SentinelModelForCausalLM"
+
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("entry, key", [

@@ -37,7 +37,7 @@ class Encoder:
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True,
-                                                       trust_remote_code=models.trusts_remote_code(model_dir))
+                                                       trust_remote_code=models.trusts_remote_code(card))
         self.prefix, self.max_length = card["prefix"], card["max_length"]
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:

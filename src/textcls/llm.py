@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from textcls.errors import ModelSourceError
-from textcls.models import _hub_error, check_safetensors, resolve_source
+from textcls.models import _hub_error, asks_for_remote_code, check_safetensors, resolve_source
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class LabelScorer:
             self.model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True, dtype=torch.float32,
                                                               **kwargs).to(device).eval()
         except ValueError as err:
+            if not asks_for_remote_code(err):
+                raise
             raise _hub_error("LLM", str(model_dir), err) from None
         self.device = device
         self.prefix_cache = None

@@ -15,12 +15,12 @@ params entry turns it on.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 from pathlib import Path
 
 from textcls.errors import ModelSourceError
+from textcls.io import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +90,14 @@ def check_safetensors(path: str) -> None:
         )
 
 
+def asks_for_remote_code(err: Exception) -> bool:
+    """Whether transformers refused to load because the model's own code would have to run."""
+    return "contains custom code" in str(err) or "trust_remote_code" in str(err)
+
+
 def _hub_error(what: str, source: str, err: Exception) -> ModelSourceError:
     first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-    if "contains custom code" in str(err) or "trust_remote_code" in str(err):
+    if asks_for_remote_code(err):
         return ModelSourceError(
             f"The {what} {source!r} ships its own Python code (`auto_map` in its config), which is not run by "
             "default. Fix: use a model whose architecture transformers ships, or, only if you trust the code's "
@@ -171,12 +176,10 @@ def keep_layers(model, layers: list[int]):
     return model
 
 
-def trusts_remote_code(model_dir: str | Path) -> bool:
-    """Whether the params entry a trained model came from enabled ``trust_remote_code`` (its model card says)."""
-    card = Path(model_dir) / MODEL_CARD
-    if not card.is_file():
-        return False
-    return json.loads(card.read_text(encoding="utf-8")).get("params", {}).get("trust_remote_code") is True
+def trusts_remote_code(card: dict) -> bool:
+    """Whether the params entry a trained model came from (recorded in its model card) enabled
+    ``trust_remote_code``."""
+    return card.get("params", {}).get("trust_remote_code") is True
 
 
 def load_trained(model_dir: str | Path):
@@ -185,12 +188,15 @@ def load_trained(model_dir: str | Path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     check_safetensors(str(model_dir))
-    trust = trusts_remote_code(model_dir)
+    card = Path(model_dir) / MODEL_CARD
+    trust = card.is_file() and trusts_remote_code(read_json(card))
     try:
         tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=trust)
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True,
                                                                    local_files_only=True, trust_remote_code=trust)
     except ValueError as err:
+        if not asks_for_remote_code(err):
+            raise
         raise _hub_error("trained model", str(model_dir), err) from None
     return tok, model
 
