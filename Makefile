@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test status report clean-venv
+.PHONY: setup repro test status report params clean-venv
 
 $(BIN)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: setup
 
 status: setup
 	dvc status
+
+# params.yaml composed from conf/ (DVC's Hydra composition, as `dvc exp run` does): `make params PROFILE=reference`.
+PROFILE ?= default
+params: setup
+	python scripts/compose_params.py --profile $(PROFILE)
 
 # Pull-request report (what the PR workflow posts): params/metrics diff vs $(BASE), leaderboard, changed plots.
 BASE ?= main

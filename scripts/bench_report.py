@@ -1,12 +1,13 @@
 """Print the inference benchmark's headline numbers (a report, not a test).
 
-For every metrics/benchmark/<dataset>/<model>.json: each CPU variant's batch-1 p50/p95,
+For every (dataset, entry) that params.yaml declares, from metrics/benchmark/<dataset>/<entry>.json
+(files of entries no longer declared are left out): each CPU variant's batch-1 p50/p95,
 speed-up over the baseline (eager fp32) and accuracy delta; whether the best variant
 reaches the target (>= 2x faster than eager fp32 within 0.5 accuracy points); the whole
 stage's wall time; and the harness overhead: the cost of the timing loop itself (an empty
 call measured the same way) as a share of the measured p50.
 
-    python scripts/bench_report.py [--metrics-dir metrics/benchmark]
+    python scripts/bench_report.py [--metrics-dir metrics/benchmark] [--params params.yaml]
 """
 
 import argparse
@@ -14,17 +15,22 @@ import json
 from pathlib import Path
 
 from textcls.latency import timer_overhead
+from textcls.params import declared_entries, load_params
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--metrics-dir", default="metrics/benchmark")
+    parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     overhead_ms = timer_overhead() * 1000
-    files = sorted(Path(args.metrics_dir).glob("*/*.json"))
-    if not files:
-        print(f"no benchmark results under {args.metrics_dir}: run `dvc repro benchmark` first")
+    entries = declared_entries(load_params(args.params))
+    missing = [e for e in entries if not (Path(args.metrics_dir) / e.dataset / f"{e.name}.json").is_file()]
+    if missing:
+        print(f"no benchmark results for {', '.join(f'{e.dataset}/{e.name}' for e in missing)}: run "
+              f"`dvc repro {' '.join(e.benchmark_stage for e in missing)}` first")
         return 1
+    files = [Path(args.metrics_dir) / e.dataset / f"{e.name}.json" for e in entries]
     hardware = json.loads(files[0].read_text())["hardware"]
     print(f"machine: {hardware['cpu']['model']}, {hardware['cpu']['usable_cores']} cores; GPU: "
           f"{hardware['gpu'] if isinstance(hardware['gpu'], str) else hardware['gpu']['name']}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from textcls import leaderboard, recommend
 from textcls.cli import run
 from textcls.io import atomic_outputs, write_bytes, write_json, write_text
-from textcls.params import load_params
+from textcls.params import declared_entries, load_params
 
 logger = logging.getLogger("aggregate")
 
@@ -32,7 +32,13 @@ def main(argv=None) -> int:
 
     params = load_params(args.params)
     cfg = params.aggregate
-    table = leaderboard.collect(args.eval_dir, args.train_dir, cfg.metrics, args.bench_dir)
+    entries = declared_entries(params)  # exactly what params declare; other files never reach an output
+    left = leaderboard.undeclared_files(entries, args.eval_dir, args.train_dir, args.bench_dir, args.predictions_dir)
+    if left:
+        logger.warning("ignoring %d result file(s) of entries params.yaml does not declare (left by an earlier "
+                       "model set or profile; delete them if unwanted): %s", len(left),
+                       ", ".join(str(p) for p in left[:10]) + (" ..." if len(left) > 10 else ""))
+    table = leaderboard.collect(entries, args.eval_dir, args.train_dir, cfg.metrics, args.bench_dir)
     table = leaderboard.rank(table, cfg.sort_by)
     table = leaderboard.compare_with_best(table, args.predictions_dir, cfg.bootstrap_resamples, params.base.seed,
                                           cfg.significance_level)

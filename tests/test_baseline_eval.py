@@ -12,7 +12,7 @@ import pytest
 
 from textcls import baseline, evaluation, leaderboard
 from textcls.errors import TextclsError
-from textcls.params import TfidfParams
+from textcls.params import Entry, TfidfParams
 
 # --------------------------------------------------------------------------- TF-IDF baseline
 
@@ -187,9 +187,21 @@ def metric_dirs(tmp_path) -> tuple[Path, Path]:
     return ev, tr
 
 
+PAIRS = (("ag_news", "bert"), ("ag_news", "minilm"), ("ag_news", "tfidf"), ("sst2", "minilm"), ("sst2", "tfidf"))
+
+
+def entries(pairs=PAIRS) -> list[Entry]:
+    """Declared model entries, as textcls.params.declared_entries makes them."""
+    return [Entry(ds, m, "model", f"evaluate@{ds}-{m}", f"train@{ds}-{m}", f"benchmark@{ds}-{m}") for ds, m in pairs]
+
+
+def collect(ev, tr, metrics, bench=None, pairs=PAIRS):
+    return leaderboard.collect(entries(pairs), ev, tr, metrics, bench)
+
+
 def test_collect(metric_dirs):
-    """Check that collect makes one row per eval file with its metrics and train columns."""
-    table = leaderboard.collect(*metric_dirs, METRICS)
+    """Check that collect makes one row per declared entry with its metrics and train columns."""
+    table = collect(*metric_dirs, METRICS)
     assert len(table) == 5
     assert table["entry"].tolist() == ["ag_news/bert", "ag_news/minilm", "ag_news/tfidf", "sst2/minilm", "sst2/tfidf"]
     row = table.set_index("entry").loc["ag_news/minilm"]
@@ -201,14 +213,14 @@ def test_collect_without_train_file(metric_dirs):
     """Check that a model without train metrics still gets a row, with empty train columns."""
     ev, tr = metric_dirs
     (tr / "sst2" / "tfidf.json").unlink()
-    table = leaderboard.collect(ev, tr, METRICS)
+    table = collect(ev, tr, METRICS)
     row = table.set_index("entry").loc["sst2/tfidf"]
     assert pd.isna(row["train_time_s"])
 
 
 def test_rank_per_dataset(metric_dirs):
     """Check that rank orders best first within each data set (accuracy descending) and numbers ranks from 1."""
-    table = leaderboard.rank(leaderboard.collect(*metric_dirs, METRICS), "accuracy")
+    table = leaderboard.rank(collect(*metric_dirs, METRICS), "accuracy")
     assert table["entry"].tolist() == ["ag_news/minilm", "ag_news/bert", "ag_news/tfidf", "sst2/minilm", "sst2/tfidf"]
     assert table["rank"].tolist() == [1, 2, 3, 1, 2]
     assert list(table.columns[:4]) == ["entry", "dataset", "model", "rank"]
@@ -216,7 +228,7 @@ def test_rank_per_dataset(metric_dirs):
 
 def test_rank_loss_ascending(metric_dirs):
     """Check that ranking by loss puts the lowest loss first."""
-    table = leaderboard.rank(leaderboard.collect(*metric_dirs, METRICS), "loss")
+    table = leaderboard.rank(collect(*metric_dirs, METRICS), "loss")
     ag = table[table["dataset"] == "ag_news"]
     assert ag["model"].tolist() == ["bert", "minilm", "tfidf"]
     assert ag["loss"].is_monotonic_increasing
@@ -224,7 +236,7 @@ def test_rank_loss_ascending(metric_dirs):
 
 def test_rank_unknown_sort_by(metric_dirs):
     """Check that an unknown sort_by raises TextclsError listing the columns."""
-    table = leaderboard.collect(*metric_dirs, METRICS)
+    table = collect(*metric_dirs, METRICS)
     with pytest.raises(TextclsError, match=r"sort_by='bleu' is not a leaderboard column.*Fix"):
         leaderboard.rank(table, "bleu")
 
@@ -232,19 +244,41 @@ def test_rank_unknown_sort_by(metric_dirs):
 def test_collect_missing_metric(metric_dirs):
     """Check that a metric listed in aggregate.metrics but absent from an eval file raises TextclsError naming it."""
     with pytest.raises(TextclsError, match=r"has no 'mcc'.*Fix"):
-        leaderboard.collect(*metric_dirs, [*METRICS, "mcc"])
+        collect(*metric_dirs, [*METRICS, "mcc"])
 
 
-def test_collect_no_files(tmp_path):
-    """Check that an empty eval folder raises TextclsError telling to run evaluate first."""
-    (tmp_path / "eval").mkdir()
-    with pytest.raises(TextclsError, match="No evaluation metrics"):
-        leaderboard.collect(tmp_path / "eval", tmp_path / "train", METRICS)
+def test_collect_reads_exactly_the_declared_entries(metric_dirs, tmp_path):
+    """Check that result files of entries params no longer declares (a removed model, another profile's data
+    set) never become rows, and that undeclared_files names exactly those files."""
+    ev, tr = metric_dirs
+    write_json(ev / "imdb" / "bert.json", eval_metrics(0.99, 0.01))  # another profile's data set
+    declared = (("ag_news", "minilm"), ("sst2", "tfidf"))
+    table = collect(ev, tr, METRICS, pairs=declared)
+    assert table["entry"].tolist() == ["ag_news/minilm", "sst2/tfidf"]
+    left = leaderboard.undeclared_files(entries(declared), ev, tr)
+    assert [p.relative_to(tmp_path).as_posix() for p in left] == [
+        "eval/ag_news/bert.json", "eval/ag_news/tfidf.json", "eval/imdb/bert.json", "eval/sst2/minilm.json",
+        "train/ag_news/bert.json", "train/ag_news/tfidf.json", "train/sst2/minilm.json"]
+
+
+@pytest.mark.bad_input
+def test_declared_entry_without_results_names_the_stage_to_run(metric_dirs):
+    """Check that a declared entry whose evaluation (or benchmark) is missing is one error naming the entry
+    and the stage that makes it."""
+    ev, tr = metric_dirs
+    with pytest.raises(TextclsError, match=r"declares sst2/bert, but it has no evaluation metrics\. "
+                                           r"Fix: run `dvc repro evaluate@sst2-bert`"):
+        collect(ev, tr, METRICS, pairs=(("ag_news", "bert"), ("sst2", "bert")))
+    with pytest.raises(TextclsError, match=r"declares ag_news/bert, but it has no benchmark results\. "
+                                           r"Fix: run `dvc repro benchmark@ag_news-bert`"):
+        collect(ev, tr, METRICS, ev.parent / "benchmark", pairs=(("ag_news", "bert"),))
+    with pytest.raises(TextclsError, match="declares no leaderboard entry"):
+        leaderboard.collect([], ev, tr, METRICS)
 
 
 def test_to_metrics_json(metric_dirs):
     """Check that to_metrics_json nests {dataset: {model: metrics + rank + params + train time}}, JSON-serialisable."""
-    table = leaderboard.rank(leaderboard.collect(*metric_dirs, METRICS), "accuracy")
+    table = leaderboard.rank(collect(*metric_dirs, METRICS), "accuracy")
     out = leaderboard.to_metrics_json(table, METRICS)
     assert set(out) == {"ag_news", "sst2"}
     assert set(out["ag_news"]) == {"bert", "minilm", "tfidf"}
@@ -258,7 +292,7 @@ def test_to_metrics_json_without_train_file(metric_dirs):
     """Check that a model without train metrics gets null params in valid JSON and the others keep integer params."""
     ev, tr = metric_dirs
     (tr / "sst2" / "tfidf.json").unlink()
-    table = leaderboard.rank(leaderboard.collect(ev, tr, METRICS), "accuracy")
+    table = leaderboard.rank(collect(ev, tr, METRICS), "accuracy")
     out = leaderboard.to_metrics_json(table, METRICS)
     json.dumps(out, allow_nan=False)
     assert out["sst2"]["tfidf"]["params"] is None
@@ -267,7 +301,7 @@ def test_to_metrics_json_without_train_file(metric_dirs):
 
 def test_to_markdown(metric_dirs):
     """Check that to_markdown has a section per data set, names the best model and flags non-comparable numbers."""
-    table = leaderboard.rank(leaderboard.collect(*metric_dirs, METRICS), "accuracy")
+    table = leaderboard.rank(collect(*metric_dirs, METRICS), "accuracy")
     md = leaderboard.to_markdown(table, "accuracy")
     assert md.startswith("# Leaderboard")
     assert "## ag_news" in md and "## sst2" in md

@@ -282,8 +282,9 @@ def test_exponent_floats_written_by_dvc_exp_run_are_numbers(project_root, tmp_pa
     Non-regression: PyYAML's YAML 1.1 rules read 5e-05 as the string '5e-05', so every
     `dvc exp run -S ...lr=5e-5` failed validation while DVC itself saw a number.
     """
-    text = (project_root / "params.yaml").read_text().replace("lr: 1.0e-4", "lr: 5e-05")
-    text = text.replace("seed: 42 ", "seed: 7 ")
+    text = (project_root / "params.yaml").read_text()
+    assert text.startswith("base:\n  seed: 42\n") and "    lr: 0.0001\n" in text  # as Hydra composes it
+    text = text.replace("    lr: 0.0001\n", "    lr: 5e-05\n", 1).replace("seed: 42\n", "seed: 7\n", 1)
     path = tmp_path / "params.yaml"
     path.write_text(text)
     params = load_params(path)

@@ -80,7 +80,7 @@ def repo(tmp_path_factory) -> Path:
     params["datasets"] = {"toy": {"format": "csv", "path": str(root / "toy"),
                                   "files": {"train": "train.csv", "test": "test.csv"},
                                   "carve": {"validation": 0.2}}}
-    tiny = {"kind": "transformer", "source": str(root / "tiny-bert"), "tokenizer": {},
+    tiny = {"kind": "transformer", "source": str(root / "tiny-bert"), "revision": None, "tokenizer": {},
             "lr": 5e-3, "epochs": 2, "batch_size": 16, "logging_steps": 2}
     t5 = {**tiny, "source": str(root / "tiny-t5"), "tokenizer": {"prefix": "classify: "}}
     params["models"] = {"tiny": tiny, "tiny2": {**tiny, "lr": 1e-3}, "t5": t5, "tfidf": params["models"]["tfidf"]}
@@ -198,7 +198,8 @@ def test_changing_one_models_lr_reruns_only_that_model(repo):
     """Check that editing models.tiny.lr invalidates only tiny's train and its distillation as a student
     (then their evaluate, benchmark and aggregate); the teacher's logits are not recomputed."""
     edit_params(repo, lambda p: p["models"]["tiny"].update(lr=4e-3))
-    assert changed_stages(repo) == {"train@toy-tiny", "distill@toy-tiny"}
+    # aggregate reads `models` (which entries exist), so it is listed at once, not only after the training
+    assert changed_stages(repo) == {"train@toy-tiny", "distill@toy-tiny", "aggregate"}
     ran = ran_stages(run(["dvc", "repro"], repo).stdout)
     assert ran == {"hardware", "train@toy-tiny", "evaluate@toy-tiny", "benchmark@toy-tiny", "aggregate",
                    "distill@toy-tiny", "evaluate_distilled@toy-tiny", "benchmark_distilled@toy-tiny"}
@@ -208,7 +209,7 @@ def test_changing_one_models_lr_reruns_only_that_model(repo):
 def test_retuning_distillation_does_not_rerun_the_teacher(repo):
     """Check that distill.temperature reruns only the student's distillation, never the teacher or its logits."""
     edit_params(repo, lambda p: p["distill"].update(temperature=4.0))
-    assert changed_stages(repo) == {"distill@toy-tiny"}
+    assert changed_stages(repo) == {"distill@toy-tiny", "aggregate"}
     ran = ran_stages(run(["dvc", "repro"], repo).stdout)
     assert ran == {"hardware", "distill@toy-tiny", "evaluate_distilled@toy-tiny", "benchmark_distilled@toy-tiny",
                    "aggregate"}
@@ -287,10 +288,12 @@ def test_invalid_params_fail_before_any_work(repo):
 
 
 def test_reference_profile_builds_the_hub_dag(tmp_path):
-    """Check that configs/reference.yaml yields download -> prepare -> ... stages for the five hub models."""
+    """Check that `dvc exp run -S profile=reference`'s composition (conf/profile/reference.yaml) yields
+    download -> prepare -> ... stages for the five hub models."""
     for name in ("dvc.yaml",):
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copy(ROOT / "configs/reference.yaml", tmp_path / "params.yaml")
+    run([sys.executable, str(ROOT / "scripts/compose_params.py"), "--profile", "reference", "--out",
+         str(tmp_path / "params.yaml")], ROOT)
     run(["git", "init", "-q"], tmp_path)
     run(["dvc", "init", "-q"], tmp_path)
     stages = {line.split()[0] for line in run(["dvc", "stage", "list"], tmp_path).stdout.splitlines()}
@@ -368,3 +371,47 @@ def assert_cache_intact(cache: Path) -> None:
     assert objects
     for path in objects:
         assert hashlib.md5(path.read_bytes()).hexdigest() == path.parent.name + path.name, path
+
+
+def test_changed_model_set_and_data_set_hold_exactly_the_declared_entries(repo):
+    """Check that after removing models (t5, tiny2, the distilled student, the LLM) and adding a data set,
+    `dvc repro` runs only the new data set's stages, and the leaderboard (JSON, CSV, Markdown), the
+    recommendation and the PR report hold exactly the declared (dataset, entry) pairs, while the files the
+    removed entries left behind stay on disk, ignored (with a warning naming them)."""
+    import pandas as pd
+
+    write_toy_data(repo.parent / "toy2", rows_per_class=30, seed=1)
+
+    def edit(p):
+        p["datasets"]["toy2"] = {**p["datasets"]["toy"], "path": str(repo.parent / "toy2")}
+        p["models"] = {name: p["models"][name] for name in ("tiny", "tfidf")}
+        p["distill"] = {"teacher": None, "students": [], "temperature": 2.0, "alpha": 0.5}
+        p["llms"] = {}
+
+    edit_params(repo, edit)
+    proc = run(["dvc", "repro"], repo)
+    new = {"prepare@toy2"} | {f"{s}@toy2-{m}" for s in PER_MODEL for m in ("tiny", "tfidf")}
+    assert ran_stages(proc.stdout) == new | {"hardware", "aggregate"}  # toy's tiny and tfidf stay cached
+    assert "ignoring" in proc.stderr and "metrics/eval/toy/t5.json" in proc.stderr
+    assert (repo / "metrics/eval/toy/t5.json").is_file()  # DVC deletes no output of a removed stage
+    declared = {(d, m) for d in ("toy", "toy2") for m in ("tiny", "tfidf")}
+
+    board = json.loads((repo / "metrics/leaderboard.json").read_text())
+    assert {(d, m) for d, rows in board.items() for m in rows} == declared
+    table = pd.read_csv(repo / "metrics/leaderboard.csv")
+    assert set(zip(table["dataset"], table["model"])) == declared and len(table) == 4
+    markdown = (repo / "metrics/leaderboard.md").read_text()
+    rec = json.loads((repo / "metrics/recommendation.json").read_text())
+    assert {(d, m) for d, r in rec.items() for m in r["candidates"]} == declared
+    rec_md = (repo / "metrics/recommendation.md").read_text()
+    for gone in ("tiny2", "t5", "tiny_kd", "tinylm"):
+        assert not re.search(rf"\b{gone}\b", markdown + rec_md), gone
+    assert "## toy2" in markdown and "## toy2" in rec_md
+
+    run(["git", "add", "-A", "metrics/eval/toy2"], repo)  # leave the plots of toy2 untracked: "changed"
+    (repo / "plots/confusion/toy/t5.csv").write_text("actual,predicted\nsports,tech\n")  # a stale file edited
+    report = run([sys.executable, str(ROOT / "scripts/pr_report.py"), "--base", "HEAD"], repo).stdout
+    board_md = report.split("## Leaderboard")[1].split("## Plots changed")[0]
+    plots_md = report.split("## Plots changed")[1]
+    assert not re.search(r"\b(tiny2|t5|tiny_kd|tinylm)\b", board_md + plots_md)
+    assert "plots/confusion/toy2/tiny.csv" in plots_md

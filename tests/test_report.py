@@ -3,6 +3,7 @@ repo, the `make report` target and the GitHub Actions workflow that posts the re
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -379,3 +380,20 @@ def test_cli_errors_are_one_line_and_write_no_file(pr_repo, tmp_path, where, bas
     assert proc.returncode == 1 and proc.stdout == ""
     assert len(errors) == 1 and message in errors[0] and errors[0].startswith("error: ")
     assert not out.exists()
+
+
+def test_changed_plots_of_undeclared_entries_never_reach_the_report(tmp_path):
+    """Check that per-entry plot files of entries the leaderboard does not hold (left by a removed model or
+    another profile) are dropped, whole-run plots stay, and without a leaderboard nothing is dropped."""
+    board = tmp_path / "leaderboard.json"
+    board.write_text(json.dumps({"ag_news": {"minilm": {"accuracy": 0.9}}, "sst2": {"tfidf": {"accuracy": 0.7}}}))
+    entries = report.leaderboard_entries(board)
+    assert entries == {("ag_news", "minilm"), ("sst2", "tfidf")}
+    paths = ["plots/pareto.png", "plots/confusion/ag_news/minilm.csv", "plots/confusion/ag_news/bert.csv",
+             "plots/calibration/sst2/tfidf.csv", "plots/calibration/sst2/minilm.csv",
+             "plots/train/ag_news/minilm/plots/metrics/eval/accuracy.tsv",
+             "plots/train/ag_news/minilm_l3/plots/metrics/eval/accuracy.tsv", "plots/confusion/imdb/minilm.csv"]
+    assert report.declared_plots(paths, entries) == [
+        "plots/pareto.png", "plots/confusion/ag_news/minilm.csv", "plots/calibration/sst2/tfidf.csv",
+        "plots/train/ag_news/minilm/plots/metrics/eval/accuracy.tsv"]
+    assert report.declared_plots(paths, report.leaderboard_entries(tmp_path / "missing.json")) == paths

@@ -113,8 +113,8 @@ def project(tmp_path_factory) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["datasets"] = {"toy": {"format": "csv", "path": str(root / "toy"),
                                   "files": {"train": "train.csv", "test": "test.csv"}, "carve": {"validation": 0.2}}}
-    params["models"] = {"tiny": {"kind": "transformer", "source": str(root / "tiny-bert"), "tokenizer": {},
-                                 "lr": 2e-3, "epochs": EPOCHS, "batch_size": 8, "logging_steps": 6}}
+    params["models"] = {"tiny": {"kind": "transformer", "source": str(root / "tiny-bert"), "revision": None,
+                                 "tokenizer": {}, "lr": 2e-3, "epochs": EPOCHS, "batch_size": 8, "logging_steps": 6}}
     params["distill"] = {"teacher": "tiny", "students": []}
     params["llms"] = {}
     params["tokenize"]["max_length"] = 16

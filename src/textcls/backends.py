@@ -66,15 +66,19 @@ def export_onnx(model_dir: Path, out: Path, input_names: list[str]) -> Path:
 
     _, model = models.load_trained(model_dir)
     model.eval()
-    model.config.return_dict = False
+    if hasattr(model.config, "use_cache"):
+        model.config.use_cache = False  # encoder-decoder classifiers (T5): no past key/values in the graph
 
     class LogitsOnly(torch.nn.Module):
+        """Positional inputs -> the logits tensor. The model keeps returning its output object (with
+        ``return_dict=False`` T5ForSequenceClassification reads ``.past_key_values`` off a tuple)."""
+
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
         def forward(self, *args):
-            return self.inner(**dict(zip(input_names, args)))[0]
+            return self.inner(**dict(zip(input_names, args)), return_dict=True).logits
 
     dummy = tuple(torch.ones((2, 8), dtype=torch.long) for _ in input_names)
     axes = {name: {0: "batch", 1: "sequence"} for name in input_names}

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from textcls.errors import DataError
+from textcls.io import read_json
 from textcls.params import SPLITS, DatasetParams
 
 logger = logging.getLogger(__name__)
@@ -268,11 +269,16 @@ def prepare(spec: DatasetParams, seed: int) -> tuple[dict[str, pd.DataFrame], di
     if subsampled:
         notes.append(f"Splits {sorted(subsampled)} were subsampled per class: numbers are not comparable "
                      "to published results on the full data.")
+    source = {"format": spec.format, "files": files}
+    downloaded = Path(spec.path) / "source.json"  # written by download@<name>: the hub repo and its commit
+    if downloaded.is_file():
+        hub = read_json(downloaded)
+        source["hub"] = {k: hub.get(k) for k in ("hub_id", "config", "revision", "commit")}
     meta = {
         "name": spec.name,
         "label_names": names,
         "num_labels": len(names),
-        "source": {"format": spec.format, "files": files},
+        "source": source,
         "splits": {s: _split_summary(frames[s], names) for s in SPLITS},
         "carved": carved,
         "subsampled": subsampled,

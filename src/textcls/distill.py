@@ -59,7 +59,7 @@ def teacher_logits(model_dir: Path, tokenized: Path, batch_size: int, device: st
     tokenizer, model = load_trained(model_dir)
     model.to(device).eval()
     table = read_split(tokenized, "train")
-    features = [c for c in table.column_names if c != "label"]
+    features = [c for c in table.column_names if c in tokenizer.model_input_names]  # what the teacher takes
     rows = table.select(features).to_pylist()
     collate = DataCollatorWithPadding(tokenizer)
     chunks = []

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from textcls.errors import TextclsError
 from textcls.io import read_json
+from textcls.params import Entry
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +43,27 @@ def benchmark_columns(bench: dict) -> dict:
     return row
 
 
-def collect(eval_dir: Path, train_dir: Path, metrics: list[str], bench_dir: Path | None = None) -> pd.DataFrame:
-    """One row per ``<eval_dir>/<dataset>/<model>.json`` with its train (and benchmark) metrics beside it."""
+def _require(path: Path, entry: Entry, stage: str, what: str) -> Path:
+    if not path.is_file():
+        raise TextclsError(f"{path} not found: params.yaml declares {entry.dataset}/{entry.name}, but it has no "
+                           f"{what}. Fix: run `dvc repro {stage}` (or `dvc repro` for everything).")
+    return path
+
+
+def collect(entries: Sequence[Entry], eval_dir: Path, train_dir: Path, metrics: list[str],
+            bench_dir: Path | None = None) -> pd.DataFrame:
+    """One row per declared entry (see :func:`textcls.params.declared_entries`), read from
+    ``<eval_dir>/<dataset>/<name>.json`` with its train (and benchmark) metrics beside it.
+
+    Exactly the declared entries: a declared one without evaluation (or, with ``bench_dir``, benchmark)
+    results is an error naming the stage to run; files of entries that are not declared are never read."""
+    if not entries:
+        raise TextclsError("params.yaml declares no leaderboard entry (models, distill.students, llms) on any "
+                           "data set. Fix: add a model under `models:`.")
     rows = []
-    for path in sorted(Path(eval_dir).glob("*/*.json")):
-        dataset, model = path.parent.name, path.stem
+    for entry in entries:
+        dataset, model = entry.dataset, entry.name
+        path = _require(Path(eval_dir) / dataset / f"{model}.json", entry, entry.eval_stage, "evaluation metrics")
         ev = read_json(path)
         missing = [m for m in metrics if m not in ev]
         if missing:
@@ -59,15 +77,26 @@ def collect(eval_dir: Path, train_dir: Path, metrics: list[str], bench_dir: Path
             row.update(accuracy_ci_low=ev["accuracy_ci95"]["low"], accuracy_ci_high=ev["accuracy_ci95"]["high"],
                        ece=ev.get("ece"), brier=ev.get("brier"))
         row.update({k: train.get(k) for k in TRAIN_COLUMNS})
-        bench_path = Path(bench_dir) / dataset / f"{model}.json" if bench_dir else None
-        if bench_path and bench_path.is_file():
+        if bench_dir is not None:
+            bench_path = _require(Path(bench_dir) / dataset / f"{model}.json", entry, entry.benchmark_stage,
+                                  "benchmark results")
             row.update(benchmark_columns(read_json(bench_path)))
         row["comparable_to_published"] = ev.get("comparable_to_published")
         rows.append(row)
-    if not rows:
-        raise TextclsError(f"No evaluation metrics under {eval_dir}. Fix: run `dvc repro evaluate` first.")
     table = pd.DataFrame(rows, dtype=object)  # object: a missing train value stays None, ints stay ints
     return table.astype({m: float for m in metrics})
+
+
+def undeclared_files(entries: Sequence[Entry], *folders: Path) -> list[Path]:
+    """Per-entry result files under ``folders`` (``<folder>/<dataset>/<name>.<ext>``) that belong to no declared
+    entry: left behind by a model, data set or profile that params.yaml no longer lists. Sorted."""
+    declared = {(e.dataset, e.name) for e in entries}
+    found = []
+    for folder in folders:
+        for path in Path(folder).glob("*/*"):
+            if path.is_file() and (path.parent.name, path.name.split(".")[0]) not in declared:
+                found.append(path)
+    return sorted(found)
 
 
 def rank(table: pd.DataFrame, sort_by: str) -> pd.DataFrame:

@@ -75,6 +75,23 @@ def _package_model_dir(module: str) -> Path:
     return path
 
 
+def resolved_commit(source: str, revision: str | None, marker: str = "config.json") -> str | None:
+    """The hub commit a hub-id ``source`` at ``revision`` (branch, tag or commit; None = main) resolves to, as
+    recorded in the local hub cache after loading (its ``snapshots/<commit>/`` folder); None for local sources.
+    A pinned 40-hex revision is its own commit; a branch may move, which is why the resolved one is recorded."""
+    if is_local(source):
+        return None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = Path(hf_hub_download(source, marker, revision=revision))
+    except Exception as err:  # noqa: BLE001 - the hub raises many types; loading already succeeded
+        logger.warning("could not resolve the commit of %s@%s (%s): not recorded", source, revision or "main",
+                       type(err).__name__)
+        return None
+    return path.parent.name if path.parent.parent.name == "snapshots" else None
+
+
 def check_safetensors(path: str) -> None:
     """Refuse local model folders whose weights are pickle-based (``.bin``/``.pt``)."""
     folder = Path(path)
@@ -95,7 +112,7 @@ def asks_for_remote_code(err: Exception) -> bool:
     return "contains custom code" in str(err) or "trust_remote_code" in str(err)
 
 
-def _hub_error(what: str, source: str, err: Exception) -> ModelSourceError:
+def _hub_error(what: str, source: str, err: Exception, revision: str | None = None) -> ModelSourceError:
     first = (str(err).strip().splitlines() or [type(err).__name__])[0]
     if asks_for_remote_code(err):
         return ModelSourceError(
@@ -103,6 +120,10 @@ def _hub_error(what: str, source: str, err: Exception) -> ModelSourceError:
             "default. Fix: use a model whose architecture transformers ships, or, only if you trust the code's "
             "authors, set `trust_remote_code: true` in that entry of params.yaml (it runs their code on this "
             "machine with your permissions; pin `revision` too).")
+    if "not a valid git identifier" in str(err) or type(err.__cause__).__name__ == "RevisionNotFoundError":
+        return ModelSourceError(f"The {what} {source!r} has no revision {revision!r} on the Hugging Face Hub. "
+                                "Fix: set `revision` (or `tokenizer.revision`) in that entry of params.yaml to a "
+                                "commit, tag or branch of that repo (null for main).")
     if os.environ.get("HF_HUB_OFFLINE") == "1" or "connect" in str(err).lower() or "offline" in str(err).lower():
         return ModelSourceError(f"Cannot load {what} {source!r} from the Hugging Face Hub "
                                 f"({type(err).__name__}: {first}). {OFFLINE_HINT}")
@@ -117,7 +138,7 @@ def load_tokenizer(source: str, revision: str | None = None, trust_remote_code: 
     try:
         tok = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as err:
-        raise _hub_error("tokenizer", source, err) from None
+        raise _hub_error("tokenizer", source, err, revision) from None
     if tok.pad_token is None:  # decoder-only models: pad with EOS, masked out by attention_mask
         tok.pad_token = tok.eos_token
     return tok
@@ -142,7 +163,7 @@ def load_classifier(source: str, label_names: list[str], revision: str | None = 
     try:
         model = AutoModelForSequenceClassification.from_pretrained(path, ignore_mismatched_sizes=True, **kwargs)
     except (OSError, ValueError, KeyError) as err:
-        raise _hub_error("model", source, err) from None
+        raise _hub_error("model", source, err, revision) from None
     return keep_layers(model, layers) if layers else model
 
 

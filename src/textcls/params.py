@@ -231,6 +231,7 @@ class TrainParams:
 @dataclasses.dataclass(frozen=True)
 class TokenizerParams:
     source: Optional[str] = None  # defaults to the model's source
+    revision: Optional[str] = None  # hub revision of `source`; unset: the model's revision (when source is unset)
     prefix: str = ""  # prepended to every text, e.g. "classify: " for T5
 
 
@@ -262,7 +263,7 @@ class ModelParams:
     tokenizer: TokenizerParams
     train: Optional[TrainParams] = None  # resolved: train defaults + this model's overrides
     tfidf: Optional[TfidfParams] = None
-    revision: Optional[str] = None  # hub revision (commit, tag or branch)
+    revision: Optional[str] = None  # hub revision (commit, tag or branch); dvc.yaml tracks it: keep the key (null)
     trust_remote_code: bool = False
     layers: Optional[list] = None  # keep only these encoder layers of the pretrained model (a smaller student)
 
@@ -573,6 +574,45 @@ def _check_entry_names(models: dict, llms: dict, distill: DistillParams) -> None
             if f"{student}_kd" in set(models) | set(llms):
                 raise ParamsError(f"{student}_kd is already an entry; distilling {student!r} would overwrite it. "
                                   "Fix: rename that entry.")
+
+
+def tokenizer_source(model: ModelParams) -> tuple[str, Optional[str]]:
+    """(source, revision) of a model's tokenizer: ``tokenizer.source`` at ``tokenizer.revision``, else the
+    model's own source at the model's revision."""
+    if model.tokenizer.source:
+        return model.tokenizer.source, model.tokenizer.revision
+    return model.source, model.tokenizer.revision or model.revision
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One leaderboard entry the params declare: a (dataset, name) pair and the stages that produce it."""
+
+    dataset: str
+    name: str
+    kind: str  # model | distilled | llm
+    eval_stage: str  # writes metrics/eval/<dataset>/<name>.json (and the predictions)
+    train_stage: str  # writes metrics/train/<dataset>/<name>.json
+    benchmark_stage: str  # writes metrics/benchmark/<dataset>/<name>.json
+
+
+def declared_entries(params: Params) -> list[Entry]:
+    """Every (dataset, entry) the current params declare, in params order: each ``models:`` entry, each
+    distilled student (``<student>_kd``) and each ``llms:`` entry, on every data set. Outputs of anything
+    else (files left by entries no longer declared) must never reach a leaderboard or report."""
+    out = []
+    for ds in params.datasets:
+        for name in params.models:
+            out.append(Entry(ds, name, "model", f"evaluate@{ds}-{name}", f"train@{ds}-{name}",
+                             f"benchmark@{ds}-{name}"))
+        if params.distill.teacher is not None:
+            for student in params.distill.students:
+                out.append(Entry(ds, f"{student}_kd", "distilled", f"evaluate_distilled@{ds}-{student}",
+                                 f"distill@{ds}-{student}", f"benchmark_distilled@{ds}-{student}"))
+        for name in params.llms:
+            stage = f"fewshot@{ds}-{name}"
+            out.append(Entry(ds, name, "llm", stage, stage, stage))
+    return out
 
 
 def training_seed(params: Params, model: ModelParams) -> int:

@@ -22,6 +22,7 @@ from textcls.errors import TextclsError
 logger = logging.getLogger(__name__)
 
 LEADERBOARD_MD = "metrics/leaderboard.md"
+LEADERBOARD_JSON = "metrics/leaderboard.json"
 RECOMMENDATION_MD = "metrics/recommendation.md"
 HARDWARE_JSON = "metrics/hardware.json"
 PLOT_PATHS = ("plots",)
@@ -120,6 +121,29 @@ def diff_section(title: str, table_md: str, empty_text: str, note: str = "", bud
     else:
         body = table_md.strip() if budget is None else fit_table(table_md, budget, full_command)
     return "\n\n".join(part for part in (f"## {title}", note, body) if part)
+
+
+def declared_plots(paths: Sequence[str], entries: set[tuple[str, str]] | None) -> list[str]:
+    """``paths`` less the per-entry plot files (``plots/<kind>/<dataset>/<entry>...``) of entries the leaderboard
+    does not hold: files an earlier model set or profile left behind never reach the report. ``entries``
+    None (no leaderboard yet) keeps every path; plots of the whole run (``plots/pareto.png``) always stay."""
+    if entries is None:
+        return list(paths)
+    kept = []
+    for path in paths:
+        parts = Path(path).parts
+        if len(parts) >= 4 and parts[0] == "plots" and (parts[2], parts[3].split(".")[0]) not in entries:
+            continue
+        kept.append(path)
+    return kept
+
+
+def leaderboard_entries(path: Path) -> set[tuple[str, str]] | None:
+    """The (dataset, entry) pairs of ``metrics/leaderboard.json`` (what params declared when aggregate ran)."""
+    if not path.is_file():
+        return None
+    board = json.loads(path.read_text(encoding="utf-8"))
+    return {(dataset, name) for dataset, rows in board.items() if isinstance(rows, dict) for name in rows}
 
 
 def plots_section(base_rev: str, changed: Sequence[str], deleted: Sequence[str] = ()) -> str:
@@ -260,7 +284,7 @@ def gather(base: str, cwd: Path | str = ".") -> dict:
         return proc.stdout
 
     logger.info("comparing %s with %s", root, base)
-    plots = changed_files(base, PLOT_PATHS, root)
+    plots = declared_plots(changed_files(base, PLOT_PATHS, root), leaderboard_entries(root / LEADERBOARD_JSON))
     return {
         "base_rev": base,
         "params_diff_md": dvc("params", "diff", base, "--md"),

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from textcls import models
-from textcls.params import SPLITS, ModelParams, TokenizeParams
+from textcls.params import SPLITS, ModelParams, TokenizeParams, tokenizer_source
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ def tokenize_dataset(prepared: Path, model: ModelParams, cfg: TokenizeParams, ou
             stats[split] = {"rows": table.num_rows}
         return {"kind": "tfidf", "prefix": prefix, "splits": stats}
 
-    source = model.tokenizer.source or model.source
-    tokenizer = models.load_tokenizer(source, model.revision, model.trust_remote_code)
+    source, revision = tokenizer_source(model)
+    tokenizer = models.load_tokenizer(source, revision, model.trust_remote_code)
     max_length = effective_max_length(tokenizer, cfg.max_length)
     for split in SPLITS:
         table = read_split(prepared, split)
@@ -104,5 +104,6 @@ def tokenize_dataset(prepared: Path, model: ModelParams, cfg: TokenizeParams, ou
         warn_truncated(model.name, split, stats[split]["truncated"], len(texts), max_length,
                        int(getattr(tokenizer, "model_max_length", 0) or 0))
     tokenizer.save_pretrained(out / "tokenizer")
-    return {"kind": "transformer", "tokenizer_source": source, "tokenizer_class": type(tokenizer).__name__,
+    return {"kind": "transformer", "tokenizer_source": source, "tokenizer_revision": revision,
+            "tokenizer_commit": models.resolved_commit(source, revision, "tokenizer_config.json"), "tokenizer_class": type(tokenizer).__name__,
             "prefix": prefix, "max_length": max_length, "splits": stats}

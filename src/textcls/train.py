@@ -197,6 +197,30 @@ def check_vocabulary_fits(tokenized: Path, clf, tokenizer_source: str, model_sou
                 "same model family.")
 
 
+INPUT_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def restrict_inputs(tokenizer, clf) -> list[str]:
+    """The tokenizer outputs that ``clf.forward`` takes, set as the tokenizer's ``model_input_names`` (saved
+    with it, so evaluation, the benchmark and ONNX export feed exactly these). Some hub tokenizers return more
+    than their model takes: distilbert-base-uncased loads as a BertTokenizer that adds ``token_type_ids``."""
+    import inspect
+
+    accepted = set(inspect.signature(clf.forward).parameters)
+    names = [n for n in tokenizer.model_input_names if n in accepted]
+    if names != list(tokenizer.model_input_names):
+        logger.info("%s takes no %s: the saved tokenizer leaves them out", type(clf).__name__,
+                    sorted(set(tokenizer.model_input_names) - set(names)))
+        tokenizer.model_input_names = names
+        tokenizer.init_kwargs["model_input_names"] = names
+    return names
+
+
+def _model_columns(table: pa.Table, inputs: list[str]) -> pa.Table:
+    """``table`` without the tokenizer columns the model does not take (label, teacher logits stay)."""
+    return table.drop_columns([c for c in INPUT_COLUMNS if c in table.column_names and c not in inputs])
+
+
 def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path, checkpoints: Path,
                       live_dir: Path, teacher_logits: np.ndarray | None = None, trainer_cls=None) -> dict:
     """Fine-tune ``model`` on ``tokenized`` data; write the best model to ``out``; return train metrics.
@@ -218,11 +242,12 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
     if clf.config.pad_token_id is None:
         clf.config.pad_token_id = tokenizer.pad_token_id
     check_vocabulary_fits(tokenized, clf, meta.get("tokenizer_source", "?"), model.source)
-    train_table = read_split(tokenized, "train")
+    inputs = restrict_inputs(tokenizer, clf)
+    train_table = _model_columns(read_split(tokenized, "train"), inputs)
     if teacher_logits is not None:
         train_table = train_table.append_column("teacher_logits", pa.array(list(teacher_logits)))
     train_ds = Dataset(train_table)
-    val_ds = Dataset(read_split(tokenized, "validation"))
+    val_ds = Dataset(_model_columns(read_split(tokenized, "validation"), inputs))
     fingerprint = run_fingerprint(tokenized, model, seed, device, precision, teacher_logits)
     if runtime.process_rank() == 0:  # under `accelerate launch` the first process owns the checkpoints
         resume = start_checkpoints(checkpoints, fingerprint)
@@ -252,6 +277,8 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
     write_json(out / models.MODEL_CARD, {
         "kind": "transformer", "label_names": label_names, "prefix": meta["prefix"],
         "max_length": meta["max_length"], "source": model.source, "params": dataclasses.asdict(model),
+        "source_revision": model.revision, "source_commit": models.resolved_commit(model.source, model.revision),
+        "tokenizer_source": meta.get("tokenizer_source"), "tokenizer_commit": meta.get("tokenizer_commit"),
         "seed": seed,
     })
     if trainer.is_world_process_zero():
