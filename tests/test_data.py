@@ -69,7 +69,7 @@ def test_ag_news_csv_quirks(tmp_path):
     ]
     # the backslash "newline" is kept as two characters, not turned into a tab or newline
     assert "second\\team" in df["text"][1] and "\t" not in df["text"][1]
-    assert df["row"].tolist() == [1, 2, 4, 5]  # csv line numbers (the multi-line record ends on line 4)
+    assert df["row"].tolist() == [1, 2, 3, 5]  # the line each record starts on (the multi-line one: 3 to 4)
 
 
 def test_ag_news_csv_matches_hub_loader(tmp_path):
