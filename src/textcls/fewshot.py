@@ -66,7 +66,7 @@ def run_local(cfg: LLMParams, weights: Path, label_names: list[str], demos: list
         billed += scorer.prefix_tokens + len(scorer.encode(query)) + int(label_tokens.max())
     return FewShotRun(probs=_softmax(scores), seconds=seconds, tokens_processed=int(tokens),
                       prompt_tokens_per_example=billed / max(len(texts), 1), prefix_s=prefix_s,
-                      params=sum(p.numel() for p in scorer.model.parameters()), model_rss_mb=round(rss_mb, 1))
+                      params=scorer.model.num_parameters(), model_rss_mb=round(rss_mb, 1))
 
 
 def run_http(cfg: LLMParams, label_names: list[str], demos: list[tuple[str, int]], texts: list[str],
@@ -113,5 +113,6 @@ def costs(run: FewShotRun, price_per_1m_tokens: float | None, price_per_hour: fl
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
-    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    from scipy.special import softmax
+
+    return softmax(scores, axis=1)

@@ -99,5 +99,7 @@ def predict_logits(backend, encoder, texts: list[str], batch_size: int, progress
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    """Class probabilities per row (scipy's softmax: max-shifted, as numerically stable as it gets)."""
+    from scipy.special import softmax as scipy_softmax
+
+    return scipy_softmax(logits, axis=1)

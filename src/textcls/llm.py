@@ -67,7 +67,7 @@ def materialize(source: str, out: Path, revision: str | None = None, trust_remot
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return {"source": source, "architecture": type(model).__name__,
-            "params": sum(p.numel() for p in model.parameters()),
+            "params": model.num_parameters(),
             "dequantized_from": kwargs.get("gguf_file")}
 
 

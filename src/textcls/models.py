@@ -223,4 +223,5 @@ def load_trained(model_dir: str | Path):
 
 
 def count_parameters(model) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Every parameter (tied weights once): transformers' own count."""
+    return model.num_parameters()

@@ -57,7 +57,8 @@ def demonstration(text: str, label: str) -> str:
 
 def build_prefix(instruction: str, label_names: list[str], demos: list[tuple[str, str]]) -> str:
     """Everything before the query: the same for every test example (cached once by the local backend)."""
-    return instruction_text(instruction, label_names) + "\n\n" + "".join(demonstration(t, l) for t, l in demos)
+    shots = "".join(demonstration(text, label) for text, label in demos)
+    return instruction_text(instruction, label_names) + "\n\n" + shots
 
 
 def build_query(text: str) -> str:

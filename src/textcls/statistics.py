@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from scipy.stats import binomtest
 
 
 def bootstrap_ci(labels: np.ndarray, preds: np.ndarray, metric: Callable[[np.ndarray, np.ndarray], float],
@@ -39,7 +38,10 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     a_only = int((correct_a & ~correct_b).sum())
     b_only = int((~correct_a & correct_b).sum())
     n = a_only + b_only
-    p_value = 1.0 if n == 0 else float(binomtest(a_only, n, 0.5, alternative="two-sided").pvalue)
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    table = [[int((correct_a & correct_b).sum()), a_only], [b_only, int((~correct_a & ~correct_b).sum())]]
+    p_value = 1.0 if n == 0 else float(mcnemar(table, exact=True).pvalue)  # binomial test on the discordant pairs
     return {"a_only": a_only, "b_only": b_only, "p_value": p_value}
 
 
