@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test lint status report params clean-venv
+.PHONY: setup repro test lint status report params docs clean-venv
 
 $(BIN)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ setup: $(BIN)/.installed
 
 repro: setup
 	dvc repro
+	python scripts/render_results.py
 	@echo; cat metrics/leaderboard.md
 	@echo; cat metrics/recommendation.md
 
@@ -39,6 +40,10 @@ params: setup
 BASE ?= main
 report: setup
 	python scripts/pr_report.py --base $(BASE) --out report.md
+
+# Generated blocks of README.md and docs/ (results table, recommendation, significance) from metrics/.
+docs: setup
+	python scripts/render_results.py
 
 clean-venv:
 	rm -rf $(VENV)
