@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from textcls import benchmark, inference, runtime
+from textcls import benchmark, inference, kinds, runtime
 from textcls.cli import run
 from textcls.io import atomic_outputs, read_json, write_json
 from textcls.params import load_params
@@ -27,16 +27,8 @@ logger = logging.getLogger("benchmark")
 
 
 def device_variants(kind: str, device: str, cfg) -> list[str] | str:
-    if kind == "tfidf":
-        return ["sklearn"] if device == "cpu" else "not applicable (CPU-only model)"
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        return "unavailable"
-    variants = cfg.cpu_variants if device == "cpu" else cfg.cuda_variants
-    if device == "cuda" and not torch.cuda.is_bf16_supported():
-        variants = [v for v in variants if v != "eager_bf16"]
-    return variants
+    """The variants the model's kind runs on ``device``, or why there are none (e.g. "unavailable")."""
+    return kinds.get(kind).variants(device, cfg)
 
 
 def main(argv=None) -> int:

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         raise TextclsError(f"{args.model_dir} was trained on classes {card['label_names']}, "
                            f"but {prepared} has {data_meta['label_names']}. Fix: re-run `dvc repro`.")
     device = runtime.resolve_device(params.evaluate.device)
-    backend, _ = inference.build_backend("eager_fp32", model_dir, card, device, runtime.configure_threads(), None)
+    backend, _ = inference.build_backend(None, model_dir, card, device, runtime.configure_threads(), None)
     encoder = inference.make_encoder(model_dir, card)
     start = time.perf_counter()
     with runtime.out_of_memory_hint(f"Evaluating {args.model} (evaluate.batch_size {params.evaluate.batch_size})",

@@ -1,46 +1,24 @@
 """Stage `train@<dataset>-<model>`: fit one model on one data set.
 
-Transformers are fine-tuned with the Hugging Face Trainer (curves logged with DVCLive
-to LIVE_DIR); the TF-IDF baseline is fitted with scikit-learn. Either way MODEL_DIR gets
-the best model (safetensors) plus textcls.json, and METRICS gets training time,
-parameter count and validation scores.
+The model's kind (textcls.kinds) trains it: transformers are fine-tuned with the Hugging Face
+Trainer (curves logged with DVCLive to LIVE_DIR), the TF-IDF baseline is fitted with
+scikit-learn. Either way MODEL_DIR gets the best model (safetensors) plus textcls.json, and
+METRICS gets training time, parameter count and validation scores.
 
     python stages/train.py DATASET MODEL TOKENIZED_DIR MODEL_DIR METRICS LIVE_DIR \
         [--checkpoints DIR] [--params params.yaml]
 """
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
-from textcls import baseline, models, runtime, train
+from textcls import kinds, runtime
 from textcls.cli import run
-from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
-from textcls.params import ModelParams, load_params, lookup, training_seed
-from textcls.tokenization import read_split
+from textcls.io import atomic_dir, atomic_outputs, write_json
+from textcls.params import load_params, lookup, training_seed
 
 logger = logging.getLogger("train")
-
-
-def train_tfidf(tokenized: Path, model: ModelParams, seed: int, out: Path) -> dict:
-    meta = read_json(tokenized / "meta.json")
-    train_split, val_split = read_split(tokenized, "train"), read_split(tokenized, "validation")
-    clf, metrics = baseline.train_tfidf(
-        train_split.column("text").to_pylist(), train_split.column("label").to_numpy(),
-        val_split.column("text").to_pylist(), val_split.column("label").to_numpy(), model.tfidf, seed)
-    clf.save(out, model.tfidf)
-    card = {"kind": "tfidf", "label_names": meta["label_names"], "prefix": meta["prefix"],
-            "params": dataclasses.asdict(model), "seed": seed}
-    write_json(out / models.MODEL_CARD, card)
-    return metrics
-
-
-def log_final_scores(metrics: dict, live_dir: Path) -> None:
-    """A model fitted in one step has no curve: log its validation scores as step 0 (same plot layout)."""
-    with train.open_live(live_dir) as live:
-        for name in ("accuracy", "f1_macro", "loss"):
-            live.log_metric(f"eval/{name}", metrics[f"val_{name}"])
 
 
 def main(argv=None) -> int:
@@ -61,14 +39,11 @@ def main(argv=None) -> int:
     seed = training_seed(params, model)
     tokenized = Path(args.tokenized_dir)
     checkpoints = Path(args.checkpoints or f"checkpoints/{args.dataset}/{args.model}")
+    kind = kinds.get(model.kind)
     with atomic_outputs(args.metrics, args.live_dir), atomic_dir(args.model_dir) as out:
-        if model.kind == "tfidf":
-            metrics = train_tfidf(tokenized, model, seed, out)
-            log_final_scores(metrics, Path(args.live_dir))
-        else:
-            metrics = train.train_transformer(tokenized, model, seed, out, checkpoints, Path(args.live_dir))
+        metrics = kind.train(tokenized, model, seed, out, checkpoints, Path(args.live_dir))
         # what this model was trained with, so experiment summaries can tell fresh results from stale ones
-        hyperparameters = dataclasses.asdict(model.train if model.kind == "transformer" else model.tfidf)
+        hyperparameters = kind.hyperparameters(model)
         write_json(args.metrics, {"dataset": args.dataset, "model": args.model, "kind": model.kind, "seed": seed,
                                   "hyperparameters": hyperparameters, **metrics})
     logger.info("%s/%s: %s", args.dataset, args.model, metrics)

@@ -13,17 +13,35 @@ ROOT = Path(__file__).resolve().parents[1]
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 
 
+def module_files(module: str) -> set[str]:
+    """Repo-relative files that importing ``module`` runs: its file (or package ``__init__.py``) and the
+    ``__init__.py`` of every package above it (``textcls`` itself is a namespace package)."""
+    parts, found = module.split("."), set()
+    for i in range(2, len(parts)):
+        package = "src/" + "/".join(parts[:i])
+        if (ROOT / package / "__init__.py").is_file():
+            found.add(f"{package}/__init__.py")
+    rel = "src/" + module.replace(".", "/")
+    if (ROOT / rel).is_dir():
+        found.add(f"{rel}/__init__.py")
+    elif (ROOT / f"{rel}.py").is_file():
+        found.add(f"{rel}.py")
+    return found
+
+
 def textcls_imports(path: Path) -> set[str]:
-    """Repo-relative paths of the ``textcls`` modules a file imports."""
+    """Repo-relative paths of the ``textcls`` modules (and packages) a file imports, lazily or not."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "textcls":
-            if node.module == "textcls":
-                found |= {f"src/textcls/{alias.name}.py" for alias in node.names}
-            else:
-                found.add("src/" + node.module.replace(".", "/") + ".py")
+            if node.module != "textcls":
+                found |= module_files(node.module)
+            for alias in node.names:  # `from textcls import train`, `from textcls.kinds import base`
+                found |= module_files(f"{node.module}.{alias.name}")
         elif isinstance(node, ast.Import):
-            found |= {"src/" + a.name.replace(".", "/") + ".py" for a in node.names if a.name.startswith("textcls.")}
+            for alias in node.names:
+                if alias.name.startswith("textcls."):
+                    found |= module_files(alias.name)
     return found
 
 

@@ -11,12 +11,17 @@ Variants
 - ``onnx_fp32``: ``torch.onnx.export`` (TorchScript exporter, opset 17) + ONNX Runtime with
   all graph optimisations (CUDA execution provider on a GPU).
 - ``onnx_int8`` (CPU): the ONNX model with ``onnxruntime.quantization.quantize_dynamic``.
+
+They live in one registry (``VARIANTS``): a new variant is one :func:`register_variant` call, here or in a
+plugin module named by ``TEXTCLS_PLUGINS`` (see :mod:`textcls.plugins`); params accept every registered name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -104,25 +109,70 @@ def quantize_onnx(fp32: Path, out: Path) -> Path:
     return out
 
 
-def build(variant: str, model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
-    """The backend for ``variant``, plus seconds spent preparing it (loading, quantising, exporting)."""
-    import torch
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One way to run a trained transformer for inference (a row of the benchmark)."""
 
-    start = time.perf_counter()
-    if variant.startswith("onnx"):
-        fp32 = workdir / "model.onnx"
+    name: str
+    devices: tuple[str, ...]  # "cpu" and/or "cuda"
+    make: Callable  # (model_dir, device, threads, workdir, input_names) -> backend (a callable batch -> logits)
+    needs_bf16: bool = False  # a CUDA variant skipped on GPUs without bf16
+
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def register_variant(variant: Variant) -> Variant:
+    """Add an inference variant: benchmark.cpu_variants / cuda_variants may then name it."""
+    if variant.name in VARIANTS:
+        raise ValueError(f"inference variant {variant.name!r} is registered twice")
+    VARIANTS[variant.name] = variant
+    return variant
+
+
+def variant_names(device: str) -> tuple[str, ...]:
+    """The registered variants that run on ``device`` (cpu or cuda), in registration order."""
+    from textcls import plugins
+
+    plugins.load()
+    return tuple(name for name, v in VARIANTS.items() if device in v.devices)
+
+
+def _eager(dtype: str | None = None, quantize: bool = False):
+    def make(model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
+        import torch
+
+        _, model = models.load_trained(model_dir)
+        if quantize:
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return TorchBackend(model, device, getattr(torch, dtype) if dtype else None)
+    return make
+
+
+def _onnx(int8: bool):
+    def make(model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
+        fp32 = workdir / "model.onnx"  # exported once per benchmark run, shared by the ONNX variants
         if not fp32.is_file():
             export_onnx(model_dir, fp32, input_names)
         path = fp32
-        if variant == "onnx_int8":
+        if int8:
             path = workdir / "model.int8.onnx"
             if not path.is_file():
                 quantize_onnx(fp32, path)
-        backend = OnnxBackend(path, device, threads)
-    else:
-        _, model = models.load_trained(model_dir)
-        if variant == "dynamic_int8":
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        dtype = {"eager_fp16": torch.float16, "eager_bf16": torch.bfloat16}.get(variant)
-        backend = TorchBackend(model, device, dtype)
+        return OnnxBackend(path, device, threads)
+    return make
+
+
+register_variant(Variant("eager_fp32", ("cpu", "cuda"), _eager()))
+register_variant(Variant("dynamic_int8", ("cpu",), _eager(quantize=True)))
+register_variant(Variant("onnx_fp32", ("cpu", "cuda"), _onnx(int8=False)))
+register_variant(Variant("onnx_int8", ("cpu",), _onnx(int8=True)))
+register_variant(Variant("eager_fp16", ("cuda",), _eager("float16")))
+register_variant(Variant("eager_bf16", ("cuda",), _eager("bfloat16"), needs_bf16=True))
+
+
+def build(variant: str, model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
+    """The backend for ``variant``, plus seconds spent preparing it (loading, quantising, exporting)."""
+    start = time.perf_counter()
+    backend = VARIANTS[variant].make(model_dir, device, threads, workdir, input_names)
     return backend, time.perf_counter() - start

@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from textcls.errors import ParamsError, TextclsError
-from textcls.params import Params, parse_params, training_seed
+from textcls.params import KIND_SCHEMAS, Params, parse_params, training_seed
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def plan(workflow: str, cfg: dict, params: Params, root: Path, datasets: Optiona
     if workflow not in WORKFLOWS:
         raise ParamsError(f"Unknown workflow {workflow!r}. Valid: {', '.join(WORKFLOWS)}.")
     datasets = _select(datasets, params.datasets, "data set")
-    transformers = [n for n, m in params.models.items() if m.kind == "transformer"]
+    transformers = [n for n, m in params.models.items() if KIND_SCHEMAS[m.kind].fine_tuned]
     if workflow == "data_efficiency":  # a data change affects every model of the data set: run them all
         if models and set(models) != set(params.models):
             raise ParamsError("The data_efficiency workflow reruns every model of the selected data sets (their "

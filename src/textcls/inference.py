@@ -1,24 +1,20 @@
 """Serving a trained model folder (any kind): raw texts in, class scores out.
 
 This is the production path shared by the evaluate and benchmark stages: the model card
-(``textcls.json``) says how inputs are encoded (input prefix, max length), an encoder
-turns raw texts into inputs per request batch with dynamic padding, and a backend
-(``textcls.backends``) returns logits. TF-IDF's backend returns log-probabilities, so a
-softmax gives probabilities for every kind.
+(``textcls.json``) names the model's kind (``textcls.kinds``), whose encoder turns raw texts into
+inputs per request batch and whose backend returns logits (a transformer: the variants of
+``textcls.backends``) or log-probabilities (TF-IDF), so a softmax gives probabilities for every kind.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 
-from textcls import backends, models
-from textcls.baseline import TfidfClassifier
+from textcls import models
 from textcls.errors import ModelSourceError
 from textcls.io import read_json
-from textcls.params import TfidfParams
 from textcls.tokenization import with_prefix
 
 
@@ -54,32 +50,21 @@ class Encoder:
         return int(batch["attention_mask"].sum())
 
 
-class TextEncoder:
-    """TF-IDF's input is the text itself; its 'tokens' are whitespace words."""
-
-    def __init__(self, card: dict):
-        self.prefix = card["prefix"]
-
-    def __call__(self, texts: list[str]) -> list[str]:
-        return with_prefix(texts, self.prefix)
-
-    @staticmethod
-    def real_tokens(batch: list[str]) -> int:
-        return sum(len(t.split()) for t in batch)
-
-
 def make_encoder(model_dir: Path, card: dict):
-    return TextEncoder(card) if card["kind"] == "tfidf" else Encoder(model_dir, card)
+    """Raw texts -> the inputs of the model's kind, as serving would encode them."""
+    from textcls import kinds
+
+    return kinds.get(card["kind"]).encoder(model_dir, card)
 
 
-def build_backend(variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir: Path | None):
-    """(backend, seconds to prepare it). TF-IDF has one variant (scikit-learn) whatever is asked."""
-    if card["kind"] == "tfidf":
-        start = time.perf_counter()
-        clf = TfidfClassifier.load(model_dir, TfidfParams(**card["params"]["tfidf"]))
-        return (lambda texts: np.log(np.clip(clf.predict_proba(texts), 1e-12, 1.0))), time.perf_counter() - start
-    names = Encoder(model_dir, card).input_names
-    return backends.build(variant, model_dir, device, threads, workdir, names)
+def build_backend(variant: str | None, model_dir: Path, card: dict, device: str, threads: int,
+                  workdir: Path | None):
+    """(backend, seconds to prepare it) for one inference variant of the model's kind; None: the kind's
+    reference way (``eager_fp32`` for transformers), as evaluation uses it."""
+    from textcls import kinds
+
+    kind = kinds.get(card["kind"])
+    return kind.backend(variant or kind.reference_variant, model_dir, card, device, threads, workdir)
 
 
 def predict_logits(backend, encoder, texts: list[str], batch_size: int, progress: bool = False) -> np.ndarray:

@@ -20,11 +20,11 @@ from typing import Any, Optional
 
 import yaml
 
+from textcls import plugins
 from textcls.errors import ParamsError
 
 SPLITS = ("train", "validation", "test")
 DATA_FORMATS = ("ag_news_csv", "csv", "tsv", "jsonl", "parquet")
-MODEL_KINDS = ("transformer", "tfidf")
 LLM_BACKENDS = ("local", "http")
 LABEL_SCORING = ("sum", "mean")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -254,6 +254,32 @@ class TfidfParams:
 
 
 @dataclasses.dataclass(frozen=True)
+class KindSchema:
+    """How a model kind is configured: the dataclass of its own keys and where :class:`ModelParams` keeps it."""
+
+    settings: type  # a dataclass: its fields are the keys a models: entry of this kind may set
+    field: str = "settings"  # the ModelParams field that holds them (built-ins: train, tfidf)
+    inherits_train: bool = False  # start from the `train:` defaults, which the entry may override
+    fine_tuned: bool = False  # a fine-tuned network: may keep `layers`, teach or be a distillation student
+
+
+KIND_SCHEMAS: dict[str, KindSchema] = {}
+
+
+def register_kind_schema(name: str, settings: type, field: str = "settings", inherits_train: bool = False,
+                         fine_tuned: bool = False) -> None:
+    """Let ``models.<name>.kind: <name>`` validate, with ``settings``' fields as the entry's own keys. The kind's
+    behaviour registers with :func:`textcls.kinds.register`; a plugin module does both (``TEXTCLS_PLUGINS``)."""
+    if name in KIND_SCHEMAS and KIND_SCHEMAS[name].settings is not settings:
+        raise ValueError(f"model kind {name!r} already has a settings schema")
+    KIND_SCHEMAS[name] = KindSchema(settings, field, inherits_train, fine_tuned)
+
+
+register_kind_schema("transformer", TrainParams, "train", inherits_train=True, fine_tuned=True)
+register_kind_schema("tfidf", TfidfParams, "tfidf")
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelParams:
     """One leaderboard entry. ``source`` is a hub id, a local directory or ``package:<module>``."""
 
@@ -266,10 +292,11 @@ class ModelParams:
     revision: Optional[str] = None  # hub revision (commit, tag or branch); dvc.yaml tracks it: keep the key (null)
     trust_remote_code: bool = False
     layers: Optional[list] = None  # keep only these encoder layers of the pretrained model (a smaller student)
+    settings: Optional[Any] = None  # a plugin kind's own settings (built-in kinds keep theirs in train / tfidf)
 
     def __post_init__(self):
         if self.layers is not None:
-            ok = (self.kind == "transformer" and bool(self.layers) and len(set(self.layers)) == len(self.layers)
+            ok = (KIND_SCHEMAS[self.kind].fine_tuned and bool(self.layers) and len(set(self.layers)) == len(self.layers)
                   and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in self.layers))
             _check(ok, f"models.{self.name}.layers", "a list of distinct layer indices >= 0 (transformers only)",
                    self.layers)
@@ -358,7 +385,7 @@ class EvaluateParams:
         _check(self.device in ("auto", "cpu", "cuda"), "evaluate.device", "one of auto, cpu, cuda", self.device)
 
 
-CPU_VARIANTS = ("eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8")
+CPU_VARIANTS = ("eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8")  # the defaults; any registered variant goes
 CUDA_VARIANTS = ("eager_fp32", "eager_fp16", "eager_bf16", "onnx_fp32")
 
 
@@ -380,7 +407,10 @@ class BenchmarkParams:
     llm_api_price_per_1m_tokens: float = 0.15  # USD, to compare against
 
     def __post_init__(self):
-        for device, allowed in (("cpu", CPU_VARIANTS), ("cuda", CUDA_VARIANTS)):
+        from textcls.backends import variant_names  # the inference-variant registry
+
+        for device in ("cpu", "cuda"):
+            allowed = variant_names(device)
             variants = getattr(self, f"{device}_variants")
             ok = bool(variants) and all(v in allowed for v in variants) and len(set(variants)) == len(variants)
             _check(ok, f"benchmark.{device}_variants", f"a non-empty list of distinct names from {allowed}", variants)
@@ -470,15 +500,14 @@ def _build_model(name: str, raw: Any, train: TrainParams) -> ModelParams:
     for key in ("kind", "source", "tokenizer"):
         if key not in raw:
             raise ParamsError(f"Missing key '{where}.{key}' in params.yaml: every model needs kind, source, tokenizer.")
-    _check(raw["kind"] in MODEL_KINDS, f"{where}.kind", f"one of {MODEL_KINDS}", raw["kind"])
+    _check(raw["kind"] in KIND_SCHEMAS, f"{where}.kind", f"one of {tuple(KIND_SCHEMAS)}", raw["kind"])
     _check(isinstance(raw["source"], str) and raw["source"], f"{where}.source", "a non-empty string", raw["source"])
     own = {k: v for k, v in raw.items() if k in _MODEL_KEYS}
     own["tokenizer"] = build(TokenizerParams, raw["tokenizer"], f"{where}.tokenizer")
     overrides = {k: v for k, v in raw.items() if k not in _MODEL_KEYS}
-    if raw["kind"] == "transformer":
-        own["train"] = _overrides(TrainParams, {**dataclasses.asdict(train), **overrides}, overrides, where)
-    else:
-        own["tfidf"] = _overrides(TfidfParams, overrides, overrides, where)
+    schema = KIND_SCHEMAS[raw["kind"]]
+    merged = {**dataclasses.asdict(train), **overrides} if schema.inherits_train else overrides
+    own[schema.field] = _overrides(schema.settings, merged, overrides, where)
     return build(ModelParams, {"name": name, **own}, where)
 
 
@@ -520,6 +549,7 @@ def parse_params(raw: Any) -> Params:
     """Validate the content of params.yaml (already parsed YAML)."""
     if not isinstance(raw, dict):
         raise ParamsError(f"params.yaml must be a mapping of sections. Got {type(raw).__name__}.")
+    plugins.load()  # kinds and variants from TEXTCLS_PLUGINS register before anything is checked against them
     valid = {f.name for f in dataclasses.fields(Params)}
     unknown = sorted(set(raw) - valid)
     if unknown:
@@ -560,7 +590,7 @@ def _check_entry_names(models: dict, llms: dict, distill: DistillParams) -> None
     if clash:
         raise ParamsError(f"{clash[0]!r} is both a models: and an llms: entry. Fix: rename one (names are "
                           "leaderboard entries and output paths).")
-    transformers = sorted(n for n, m in models.items() if m.kind == "transformer")
+    transformers = sorted(n for n, m in models.items() if KIND_SCHEMAS[m.kind].fine_tuned)
     if distill.students:
         if distill.teacher not in transformers:
             _fail("distill.teacher", f"a transformer entry of models: ({', '.join(transformers) or 'none'})",

@@ -72,17 +72,16 @@ def effective_max_length(tokenizer, wanted: int) -> int:
 
 
 def tokenize_dataset(prepared: Path, model: ModelParams, cfg: TokenizeParams, out: Path) -> dict:
-    """Tokenize every split of ``prepared`` for ``model`` into ``out``; returns the metadata."""
+    """Tokenize every split of ``prepared`` for ``model`` into ``out`` the way its kind does; returns the metadata."""
+    from textcls import kinds
+
+    return kinds.get(model.kind).tokenize(prepared, model, cfg, out)
+
+
+def tokenize_transformer(prepared: Path, model: ModelParams, cfg: TokenizeParams, out: Path) -> dict:
+    """Token ids of every split with the model's tokenizer (truncated, unpadded), the tokenizer saved beside."""
     prefix = model.tokenizer.prefix
     stats = {}
-    if model.kind == "tfidf":
-        for split in SPLITS:
-            table = read_split(prepared, split)
-            texts = with_prefix(table.column("text").to_pylist(), prefix)
-            pq.write_table(pa.table({"text": texts, "label": table.column("label")}), out / f"{split}.parquet")
-            stats[split] = {"rows": table.num_rows}
-        return {"kind": "tfidf", "prefix": prefix, "splits": stats}
-
     source, revision = tokenizer_source(model)
     tokenizer = models.load_tokenizer(source, revision, model.trust_remote_code)
     max_length = effective_max_length(tokenizer, cfg.max_length)
