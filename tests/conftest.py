@@ -205,6 +205,12 @@ def write_toy_data(folder: Path, rows_per_class: int, seed: int) -> None:
         (folder / f"{split}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def toy_datasets(folder: Path) -> dict:
+    """The params ``datasets`` section for the toy data of :func:`write_toy_data` in ``folder`` (entry ``toy``)."""
+    return {"toy": {"format": "csv", "path": str(folder), "files": {"train": "train.csv", "test": "test.csv"},
+                    "carve": {"validation": 0.2}}}
+
+
 def write_tiny_bert(folder: Path) -> None:
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 

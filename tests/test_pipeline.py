@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SHARED, WORDS, new_toy_project, write_tiny_bert, write_tiny_llama, write_toy_data
+from conftest import SHARED, WORDS, new_toy_project, toy_datasets, write_tiny_bert, write_tiny_llama, write_toy_data
 from conftest import run_cmd as run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +77,7 @@ def repo(tmp_path_factory) -> Path:
     write_tiny_t5(root / "tiny-t5")
     write_tiny_llama(root / "tiny-llama")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasets"] = {"toy": {"format": "csv", "path": str(root / "toy"),
-                                  "files": {"train": "train.csv", "test": "test.csv"},
-                                  "carve": {"validation": 0.2}}}
+    params["datasets"] = toy_datasets(root / "toy")
     tiny = {"kind": "transformer", "source": str(root / "tiny-bert"), "revision": None, "tokenizer": {},
             "lr": 5e-3, "epochs": 2, "batch_size": 16, "logging_steps": 2}
     t5 = {**tiny, "source": str(root / "tiny-t5"), "tokenizer": {"prefix": "classify: "}}

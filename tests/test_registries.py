@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import new_toy_project, write_tiny_bert, write_toy_data
+from conftest import new_toy_project, toy_datasets, write_tiny_bert, write_toy_data
 
 from textcls import kinds, params
 from textcls.errors import ParamsError, TextclsError
@@ -56,8 +56,7 @@ def test_a_plugin_kind_and_variant_run_through_the_pipeline(tmp_path):
     write_toy_data(tmp_path / "toy", rows_per_class=40, seed=0)
     write_tiny_bert(tmp_path / "tiny-bert")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["datasets"] = {"toy": {"format": "csv", "path": str(tmp_path / "toy"),
-                               "files": {"train": "train.csv", "test": "test.csv"}, "carve": {"validation": 0.2}}}
+    raw["datasets"] = toy_datasets(tmp_path / "toy")
     raw["models"] = {"tiny": {"kind": "transformer", "source": str(tmp_path / "tiny-bert"), "revision": None,
                               "tokenizer": {}, "lr": 5e-3, "epochs": 1, "batch_size": 16},
                      "nb": {"kind": "centroid", "source": "numpy", "revision": None, "tokenizer": {},

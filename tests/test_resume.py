@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import new_toy_project, run_cmd, write_tiny_bert, write_toy_data
+from conftest import new_toy_project, run_cmd, toy_datasets, write_tiny_bert, write_toy_data
 
 from textcls import train
 from textcls.params import ModelParams, TokenizerParams, TrainParams
@@ -111,8 +111,7 @@ def project(tmp_path_factory) -> Path:
     write_toy_data(root / "toy", rows_per_class=60, seed=0)
     write_tiny_bert(root / "tiny-bert")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasets"] = {"toy": {"format": "csv", "path": str(root / "toy"),
-                                  "files": {"train": "train.csv", "test": "test.csv"}, "carve": {"validation": 0.2}}}
+    params["datasets"] = toy_datasets(root / "toy")
     params["models"] = {"tiny": {"kind": "transformer", "source": str(root / "tiny-bert"), "revision": None,
                                  "tokenizer": {}, "lr": 2e-3, "epochs": EPOCHS, "batch_size": 8, "logging_steps": 6}}
     params["distill"] = {"teacher": "tiny", "students": []}

@@ -64,8 +64,7 @@ def _decode_error(path: Path, err: UnicodeDecodeError) -> DataError:
         what, encoding = "Windows-1252 (cp1252: its 0x80-0x9F bytes are quotes and dashes)", "WINDOWS-1252"
     else:
         what, encoding = "Latin-1 (ISO-8859-1)", "ISO-8859-1"
-    message = str(_encoding_error(path, f"{what}; byte {err.start} is {bad!r}", encoding))
-    return DataError(message)
+    return _encoding_error(path, f"{what}; byte {err.start} is {bad!r}", encoding)
 
 
 def _decodes(raw: bytes, encoding: str) -> bool:
@@ -80,12 +79,16 @@ def _is_blank(record: list[str]) -> bool:
     return all(not field.strip() for field in record)
 
 
+def _field_too_long(path: Path, where: str, size: str) -> DataError:
+    return DataError(f"{path}, {where}: a field of {size} characters, over the limit of {MAX_FIELD_CHARS:,} "
+                     "(textcls.data.MAX_FIELD_CHARS). Fix: check the file's quoting (an unclosed quote swallows "
+                     "the rest of the file), or split that text.")
+
+
 def _check_field_size(path: Path, line: int, fields, what: str = "line") -> None:
     for field in fields:
         if isinstance(field, str) and len(field) > MAX_FIELD_CHARS:
-            raise DataError(f"{path}, {what} {line}: a field of {len(field):,} characters, over the limit of "
-                            f"{MAX_FIELD_CHARS:,} (textcls.data.MAX_FIELD_CHARS). Fix: check the file's quoting "
-                            "(an unclosed quote swallows the rest of the file), or split that text.")
+            raise _field_too_long(path, f"{what} {line}", f"{len(field):,}")
 
 
 @contextlib.contextmanager
@@ -121,8 +124,8 @@ def _csv_records(path: Path, delimiter: str, quoting: int, skipinitialspace: boo
         except UnicodeDecodeError as err:
             raise _decode_error(path, err) from None
         except csv.Error as err:
-            if "field larger than field limit" in str(err):
-                _check_field_size(path, last + 1, ["x" * (MAX_FIELD_CHARS + 1)])
+            if "field larger than field limit" in str(err):  # csv stopped reading it: its size is unknown
+                raise _field_too_long(path, f"line {last + 1}", "more than {:,}".format(MAX_FIELD_CHARS)) from None
             raise DataError(f"{path}, line {last + 1}: malformed CSV ({err}). Fix: check quoting.") from None
 
     return records(), stats
@@ -244,19 +247,19 @@ def read_table(path: Path, spec: DatasetParams) -> pd.DataFrame:
     return out
 
 
-def remove_control_characters(df: pd.DataFrame) -> pd.DataFrame:
-    """Texts without NUL and the other C0 controls (tab and newline stay); counts in ``attrs``."""
+def remove_control_characters(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Texts without NUL and the other C0 controls (tab and newline stay), and how many were removed
+    (``{}`` when none: the frame is returned as it is)."""
     texts = df["text"]
     is_str = texts.map(lambda v: isinstance(v, str))
     counts = texts[is_str].str.count(_CONTROL.pattern) if is_str.any() else pd.Series(dtype=int)
     removed = int(counts.sum()) if len(counts) else 0
-    if removed:
-        cleaned = texts.str.replace(_CONTROL.pattern, "", regex=True) if is_str.all() else texts.map(
-            lambda v: _CONTROL.sub("", v) if isinstance(v, str) else v)
-        df = df.assign(text=cleaned)
-        df.attrs["control_characters_removed"] = removed
-        df.attrs["rows_with_control_characters"] = int((counts > 0).sum())
-    return df
+    if not removed:
+        return df, {}
+    cleaned = texts.str.replace(_CONTROL.pattern, "", regex=True) if is_str.all() else texts.map(
+        lambda v: _CONTROL.sub("", v) if isinstance(v, str) else v)
+    return df.assign(text=cleaned), {"control_characters_removed": removed,
+                                     "rows_with_control_characters": int((counts > 0).sum())}
 
 
 def read_split(spec: DatasetParams, split: str) -> pd.DataFrame:
@@ -272,9 +275,9 @@ def read_split(spec: DatasetParams, split: str) -> pd.DataFrame:
     df = read_ag_news_csv(path) if spec.format == "ag_news_csv" else read_table(path, spec)
     if df.empty:
         raise DataError(f"{path} has no data rows. Fix: point datasets.{spec.name}.files.{split} at a file with data.")
-    stats = dict(df.attrs)
-    df = remove_control_characters(df)
-    df.attrs = {**stats, **df.attrs, "file": str(path)}
+    stats = dict(df.attrs)  # the reader's (blank lines skipped, AG News label offset)
+    df, removed = remove_control_characters(df)
+    df.attrs = {**stats, **removed, "file": str(path)}
     cleaning = {k: df.attrs[k] for k in CLEANING_KEYS if df.attrs.get(k)}
     if cleaning:
         logger.warning("%s: %s (%s)", path, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in cleaning.items()),
