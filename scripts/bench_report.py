@@ -14,8 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from textcls.latency import timer_overhead
-from textcls.params import declared_entries, load_params
+from textcls.bench.latency import timer_overhead
+from textcls.config.params import declared_entries, load_params
 
 
 def main(argv=None) -> int:

@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from textcls import models, runtime
+from textcls.sources import models
+
+from textcls.serving import runtime
 from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import read_json
-from textcls.params import load_params, lookup, training_seed
-from textcls.tokenization import effective_max_length, read_split, tokenize_texts
+from textcls.config.params import load_params, lookup, training_seed
+from textcls.data.tokenization import effective_max_length, read_split, tokenize_texts
 
 RECIPES = {"reference": "pad every example to max_length, random order",
            "dynamic": "pad each batch to its longest example, random order",

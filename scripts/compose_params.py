@@ -16,7 +16,7 @@ from pathlib import Path
 from textcls.cli import run
 from textcls.errors import ParamsError
 from textcls.io import write_text
-from textcls.params import load_params
+from textcls.config.params import load_params
 
 logger = logging.getLogger("compose_params")
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,11 +20,15 @@ import sys
 import time
 from pathlib import Path
 
-from textcls import experiment_report, experiments, report
+from textcls.tools import experiment_report
+
+from textcls.tools import experiments
+
+from textcls.report import pr as report
 from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import write_bytes, write_text
-from textcls.params import load_params
+from textcls.config.params import load_params
 
 logger = logging.getLogger("experiments")
 

@@ -12,7 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from textcls import report
+from textcls.report import pr as report
 from textcls.cli import run
 from textcls.io import atomic_outputs, write_text
 

@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 from textcls.errors import TextclsError
-from textcls.params import declared_entries, load_params
+from textcls.config.params import declared_entries, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"(<!-- BEGIN generated:(?P<name>[a-z0-9_-]+) -->\n)(?P<body>.*?)(<!-- END generated:(?P=name) -->)",
@@ -251,7 +251,7 @@ def render_results(inputs: Inputs) -> str:
 
 
 def render_recommendation(inputs: Inputs) -> str:
-    from textcls.recommend import constraints_text  # imports pandas: only when the block is used
+    from textcls.report.recommend import constraints_text  # imports pandas: only when the block is used
 
     cfg = inputs.params.recommend
     recs = inputs.recommendation

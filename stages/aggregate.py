@@ -14,10 +14,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from textcls import leaderboard, recommend
+from textcls.report import leaderboard
+
+from textcls.report import recommend
 from textcls.cli import run
 from textcls.io import atomic_outputs, write_bytes, write_json, write_text
-from textcls.params import declared_entries, load_params
+from textcls.config.params import declared_entries, load_params
 
 logger = logging.getLogger("aggregate")
 

@@ -18,10 +18,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from textcls import benchmark, inference, kinds, runtime
+from textcls.bench import benchmark
+
+from textcls.serving import inference
+
+from textcls import kinds
+
+from textcls.serving import runtime
 from textcls.cli import run
 from textcls.io import atomic_outputs, read_json, write_json
-from textcls.params import load_params
+from textcls.config.params import load_params
 
 logger = logging.getLogger("benchmark")
 

@@ -16,11 +16,17 @@ import functools
 import logging
 from pathlib import Path
 
-from textcls import distill, models, runtime, train
+from textcls.training import distill
+
+from textcls.sources import models
+
+from textcls.serving import runtime
+
+from textcls.training import train
 from textcls.cli import run
 from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
-from textcls.params import load_params, lookup, training_seed
-from textcls.tokenization import read_split
+from textcls.config.params import load_params, lookup, training_seed
+from textcls.data.tokenization import read_split
 
 logger = logging.getLogger("distill")
 

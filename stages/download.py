@@ -9,10 +9,10 @@ default lists none and reads the mirror in ../shared/datasets instead).
 import argparse
 import logging
 
-from textcls import hub_data
+from textcls.data import hub as hub_data
 from textcls.cli import run
 from textcls.io import atomic_dir, write_json
-from textcls.params import load_params, lookup
+from textcls.config.params import load_params, lookup
 
 logger = logging.getLogger("download")
 

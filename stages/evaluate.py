@@ -18,11 +18,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from textcls import evaluation, inference, runtime, statistics
+from textcls.eval import evaluation
+
+from textcls.serving import inference
+
+from textcls.serving import runtime
+
+from textcls.eval import statistics
 from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import atomic_outputs, read_json, write_json, write_text
-from textcls.params import load_params
+from textcls.config.params import load_params
 
 logger = logging.getLogger("evaluate")
 

@@ -22,11 +22,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from textcls import evaluation, fewshot, prompting, runtime, statistics
+from textcls.eval import evaluation
+
+from textcls.llm import fewshot
+
+from textcls.llm import prompting
+
+from textcls.serving import runtime
+
+from textcls.eval import statistics
 from textcls.cli import run
 from textcls.io import atomic_outputs, read_json, remove, write_json, write_text
-from textcls.latency import Latency
-from textcls.params import load_params, lookup
+from textcls.bench.latency import Latency
+from textcls.config.params import load_params, lookup
 
 logger = logging.getLogger("fewshot")
 

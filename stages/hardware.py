@@ -10,7 +10,7 @@ the benchmarks rerun there instead of reusing (or run-cache restoring) foreign l
 import argparse
 import logging
 
-from textcls import hardware
+from textcls.bench import hardware
 from textcls.cli import run
 from textcls.io import write_json
 

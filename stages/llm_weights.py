@@ -11,10 +11,10 @@ Backend `http`: nothing to download; OUT_DIR records the endpoint and model name
 import argparse
 import logging
 
-from textcls import llm
+from textcls.llm import local as llm
 from textcls.cli import run
 from textcls.io import atomic_dir, write_json
-from textcls.params import load_params, lookup
+from textcls.config.params import load_params, lookup
 
 logger = logging.getLogger("llm_weights")
 

@@ -13,10 +13,10 @@ import logging
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from textcls import data
+from textcls.data import prepare as data
 from textcls.cli import run
 from textcls.io import atomic_dir, write_json
-from textcls.params import load_params, lookup
+from textcls.config.params import load_params, lookup
 
 logger = logging.getLogger("prepare")
 

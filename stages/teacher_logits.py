@@ -14,10 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls import distill, runtime
+from textcls.training import distill
+
+from textcls.serving import runtime
 from textcls.cli import run
 from textcls.io import atomic_dir, write_json
-from textcls.params import load_params
+from textcls.config.params import load_params
 
 logger = logging.getLogger("teacher_logits")
 

@@ -9,10 +9,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from textcls import tokenization
+from textcls.data import tokenization
 from textcls.cli import run
 from textcls.io import atomic_dir, read_json, write_json
-from textcls.params import load_params, lookup
+from textcls.config.params import load_params, lookup
 
 logger = logging.getLogger("tokenize")
 

@@ -13,10 +13,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from textcls import kinds, runtime
+from textcls import kinds
+
+from textcls.serving import runtime
 from textcls.cli import run
 from textcls.io import atomic_dir, atomic_outputs, write_json
-from textcls.params import load_params, lookup, training_seed
+from textcls.config.params import load_params, lookup, training_seed
 
 logger = logging.getLogger("train")
 

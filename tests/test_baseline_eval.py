@@ -10,9 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textcls import baseline, evaluation, leaderboard
+from textcls.kinds import tfidf_model as baseline
+
+from textcls.eval import evaluation
+
+from textcls.report import leaderboard
 from textcls.errors import TextclsError
-from textcls.params import Entry, TfidfParams
+from textcls.config.params import Entry, TfidfParams
 
 # --------------------------------------------------------------------------- TF-IDF baseline
 
@@ -191,7 +195,7 @@ PAIRS = (("ag_news", "bert"), ("ag_news", "minilm"), ("ag_news", "tfidf"), ("sst
 
 
 def entries(pairs=PAIRS) -> list[Entry]:
-    """Declared model entries, as textcls.params.declared_entries makes them."""
+    """Declared model entries, as textcls.config.params.declared_entries makes them."""
     return [Entry(ds, m, "model", f"evaluate@{ds}-{m}", f"train@{ds}-{m}", f"benchmark@{ds}-{m}") for ds, m in pairs]
 
 

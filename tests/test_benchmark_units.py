@@ -18,9 +18,15 @@ import pytest
 import yaml
 from conftest import load_stage
 
-from textcls import benchmark, hardware, latency, leaderboard
+from textcls.bench import benchmark
+
+from textcls.bench import hardware
+
+from textcls.bench import latency
+
+from textcls.report import leaderboard
 from textcls.errors import ParamsError
-from textcls.params import BenchmarkParams, parse_params
+from textcls.config.params import BenchmarkParams, parse_params
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

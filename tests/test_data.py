@@ -1,4 +1,4 @@
-"""Reading, validating, carving and subsampling data sets (src/textcls/data.py)."""
+"""Reading, validating, carving and subsampling data sets (src/textcls/data/prepare.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from textcls import data
+from textcls.data import prepare as data
 from textcls.errors import DataError
-from textcls.params import DatasetParams
+from textcls.config.params import DatasetParams
 
 
 def make_spec(path: Path, format: str = "csv", files: dict | None = None, **kw) -> DatasetParams:
@@ -502,7 +502,7 @@ def test_n_per_class_above_what_is_available_warns_and_uses_all(tmp_path, caplog
     """Check that n_per_class larger than a class has is not an error: prepare warns naming the key and the
     short classes, keeps every row, and does not mark the split as subsampled."""
     write_three_splits(tmp_path, rows("tr", 5), rows("te", 3), rows("va", 2))
-    with caplog.at_level(logging.WARNING, logger="textcls.data"):
+    with caplog.at_level(logging.WARNING, logger="textcls.data.prepare"):
         frames, meta = data.prepare(make_spec(tmp_path, files=ALL_FILES, n_per_class={"train": 50}), seed=3)
     assert len(frames["train"]) == 10 and meta["subsampled"] == {}
     assert any("datasets.toy: n_per_class.train=50 but only {'neg': 5, 'pos': 5} available" in r.getMessage()
@@ -611,7 +611,7 @@ def duplicate_spec(tmp_path: Path, mode: str) -> DatasetParams:
 def test_duplicates_warn(tmp_path, caplog):
     """Check that on_duplicates: warn keeps a train row whose text is in test, logs a warning and records the count."""
     spec = duplicate_spec(tmp_path, "warn")
-    with caplog.at_level(logging.WARNING, logger="textcls.data"):
+    with caplog.at_level(logging.WARNING, logger="textcls.data.prepare"):
         frames, meta = data.prepare(spec, seed=0)
     assert "shared text" in frames["train"]["text"].tolist()
     assert meta["duplicates_with_test"] == {"train": 1, "validation": 0}

@@ -1,4 +1,4 @@
-"""Real-world data-file quirks in src/textcls/data.py: byte-order marks, very long fields, control
+"""Real-world data-file quirks in src/textcls/data/prepare.py: byte-order marks, very long fields, control
 characters, invisible-only texts, files in another encoding, and blank lines.
 
 Every case is written in each format where it can occur (ag_news_csv, csv, tsv, jsonl, parquet), and
@@ -26,10 +26,10 @@ import pytest
 import yaml
 from conftest import PROJECT_ROOT
 
-from textcls import data
+from textcls.data import prepare as data
 from textcls.errors import DataError
 from textcls.io import write_json
-from textcls.params import SPLITS, DatasetParams, load_params
+from textcls.config.params import SPLITS, DatasetParams, load_params
 
 FORMATS = ("ag_news_csv", "csv", "tsv", "jsonl", "parquet")
 TEXT_FORMATS = ("ag_news_csv", "csv", "tsv", "jsonl")
@@ -117,7 +117,7 @@ def prepare_three(folder: Path, fmt: str, caplog, write_train) -> tuple[dict, di
     write_train(folder)
     write_records(folder, fmt, [("valid one", 0), ("valid two", 1)], "validation")
     write_records(folder, fmt, [("test one", 0), ("test two", 1)], "test")
-    with caplog.at_level(logging.WARNING, logger="textcls.data"):
+    with caplog.at_level(logging.WARNING, logger="textcls.data.prepare"):
         frames, meta = data.prepare(make_spec(folder, fmt, splits=SPLITS), seed=0)
     json.dumps(meta)  # meta.json: plain JSON types only
     assert str(folder) not in json.dumps(meta)  # and no absolute paths
@@ -126,7 +126,7 @@ def prepare_three(folder: Path, fmt: str, caplog, write_train) -> tuple[dict, di
 
 def data_warnings(caplog, path: Path) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "textcls.data" and r.levelno >= logging.WARNING and path.name in r.getMessage()]
+            if r.name == "textcls.data.prepare" and r.levelno >= logging.WARNING and path.name in r.getMessage()]
 
 
 def has_number(message: str, n: int) -> bool:
@@ -293,7 +293,7 @@ def test_clean_data_has_no_cleaning_key(tmp_path, fmt, caplog):
     frames, meta = prepare_three(tmp_path, fmt, caplog, lambda d: write_records(d, fmt, records))
     assert frames["train"]["text"].tolist() == [t for t, _ in records]
     assert "cleaning" not in meta, meta.get("cleaning")
-    assert not [r for r in caplog.records if r.name == "textcls.data" and r.levelno >= logging.WARNING], caplog.text
+    assert not [r for r in caplog.records if r.name == "textcls.data.prepare" and r.levelno >= logging.WARNING], caplog.text
 
 
 @pytest.mark.bad_input

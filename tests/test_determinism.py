@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from textcls import train
-from textcls.params import TokenizeParams, parse_params
-from textcls.tokenization import tokenize_dataset
+from textcls.training import train
+from textcls.config.params import TokenizeParams, parse_params
+from textcls.data.tokenization import tokenize_dataset
 from textcls.io import write_json
 
 TEXTS = ["the movie is good", "great fun film", "the plot was bad", "awful boring story", "nice music",

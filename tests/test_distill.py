@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from textcls import distill, models
+from textcls.training import distill
+
+from textcls.sources import models
 from textcls.errors import ModelSourceError, TextclsError
-from textcls.params import ParamsError, parse_params
+from textcls.config.params import ParamsError, parse_params
 
 
 def test_distillation_loss_matches_a_hand_computed_value():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,48 +11,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-
-
-def module_files(module: str) -> set[str]:
-    """Repo-relative files that importing ``module`` runs: its file (or package ``__init__.py``) and the
-    ``__init__.py`` of every package above it (``textcls`` itself is a namespace package)."""
-    parts, found = module.split("."), set()
-    for i in range(2, len(parts)):
-        package = "src/" + "/".join(parts[:i])
-        if (ROOT / package / "__init__.py").is_file():
-            found.add(f"{package}/__init__.py")
-    rel = "src/" + module.replace(".", "/")
-    if (ROOT / rel).is_dir():
-        found.add(f"{rel}/__init__.py")
-    elif (ROOT / f"{rel}.py").is_file():
-        found.add(f"{rel}.py")
-    return found
-
-
-def textcls_imports(path: Path) -> set[str]:
-    """Repo-relative paths of the ``textcls`` modules (and packages) a file imports, lazily or not."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "textcls":
-            if node.module != "textcls":
-                found |= module_files(node.module)
-            for alias in node.names:  # `from textcls import train`, `from textcls.kinds import base`
-                found |= module_files(f"{node.module}.{alias.name}")
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("textcls."):
-                    found |= module_files(alias.name)
-    return found
-
-
-def import_closure(script: str) -> set[str]:
-    seen, todo = set(), [script]
-    while todo:
-        for module in textcls_imports(ROOT / todo.pop()):
-            if module not in seen:
-                seen.add(module)
-                todo.append(module)
-    return seen
+sys.path.insert(0, str(ROOT / "scripts"))
+from sync_dvc_deps import import_closure, synced  # noqa: E402
 
 
 def stage_definitions():
@@ -68,6 +28,15 @@ def test_stage_deps_list_exactly_the_code_it_imports(name, stage):
     assert script in deps
     declared = {d for d in deps if d.startswith("src/")}
     assert declared == import_closure(script)
+
+
+def test_sync_script_rewrites_stale_deps(tmp_path):
+    """Check that the sync script replaces a stage's stale src/ deps by its script's closure, keeps the rest."""
+    stale = (ROOT / "dvc.yaml").read_text().replace("        - src/textcls/errors.py\n", "", 1)
+    stale = stale.replace("- src/textcls/cli.py\n", "- src/textcls/cli.py\n        - src/textcls/nothing.py\n", 1)
+    fixed, changed = synced(stale)
+    assert changed and fixed == (ROOT / "dvc.yaml").read_text()
+    assert synced(fixed)[1] == []
 
 
 def test_stage_scripts_do_not_shadow_the_standard_library():

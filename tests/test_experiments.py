@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from textcls import experiment_report, experiments
+from textcls.tools import experiment_report
+
+from textcls.tools import experiments
 from textcls.errors import ParamsError, TextclsError
-from textcls.params import parse_params
+from textcls.config.params import parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Polynomial response surfaces of scores over learning rate, batch size and epochs (textcls.hparam_analysis)."""
+"""Polynomial response surfaces of scores over learning rate, batch size and epochs (textcls.tools.hparam_analysis)."""
 
 import itertools
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textcls import hparam_analysis as ha
+from textcls.tools import hparam_analysis as ha
 from textcls.errors import TextclsError
 
 BASELINE = {"lr": 3e-5, "batch_size": 32, "epochs": 3}

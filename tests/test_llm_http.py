@@ -22,11 +22,13 @@ import pytest
 import yaml
 from conftest import load_stage
 
-from textcls import fewshot, prompting
+from textcls.llm import fewshot
+
+from textcls.llm import prompting
 from textcls.cli import run
 from textcls.errors import ParamsError, TextclsError
-from textcls.llm_http import ChatClassifier
-from textcls.params import LLMParams, YamlLoader, parse_params
+from textcls.llm.http import ChatClassifier
+from textcls.config.params import LLMParams, YamlLoader, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["World", "Sports", "Business"]

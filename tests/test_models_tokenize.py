@@ -8,9 +8,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from textcls import models, runtime, tokenization
+from textcls.sources import models
+
+from textcls.serving import runtime
+
+from textcls.data import tokenization
 from textcls.errors import ModelSourceError, TextclsError
-from textcls.params import ModelParams, TfidfParams, TokenizeParams, TokenizerParams, TrainParams
+from textcls.config.params import ModelParams, TfidfParams, TokenizeParams, TokenizerParams, TrainParams
 
 # --------------------------------------------------------------------------- model sources
 

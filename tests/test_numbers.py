@@ -18,8 +18,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textcls import backends, benchmark, inference, io, latency, leaderboard, recommend, statistics
-from textcls.params import BenchmarkParams, RecommendParams
+from textcls.serving import backends
+
+from textcls.bench import benchmark
+
+from textcls.serving import inference
+
+from textcls import io
+
+from textcls.bench import latency
+
+from textcls.report import leaderboard
+
+from textcls.report import recommend
+
+from textcls.eval import statistics
+from textcls.config.params import BenchmarkParams, RecommendParams
 
 CARD = {"kind": "transformer", "label_names": ["neg", "pos"], "prefix": "", "max_length": 16, "params": {},
         "seed": 0}

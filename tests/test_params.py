@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from textcls.errors import ParamsError
-from textcls.params import (
+from textcls.config.params import (
     DatasetParams,
     ModelParams,
     Params,

@@ -345,7 +345,7 @@ def test_queued_seed_workflow_collects_mean_and_std(repo):
     report = (repo / "reports/experiments/seeds.md").read_text()
     assert re.search(r"\|\s*toy\s*\|\s*tiny\s*\|\s*2\s*\|\s*1, 2\s*\|", report), report
 
-    from textcls.experiments import exp_show_records
+    from textcls.tools.experiments import exp_show_records
 
     shown = {r["name"]: r for r in exp_show_records(json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout))}
     for seed in (1, 2):  # each experiment's train metrics were written by its own run, with its own seed

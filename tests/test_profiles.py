@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from textcls.errors import ParamsError
-from textcls.params import load_params, parse_params
+from textcls.config.params import load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_PINS = {  # the hub commits the reference profile pins

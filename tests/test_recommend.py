@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from textcls import recommend
+from textcls.report import recommend
 from textcls.errors import ParamsError
-from textcls.params import RecommendParams, build
+from textcls.config.params import RecommendParams, build
 
 
 def _row(model, acc, p95, rss, cost, params=1_000_000, dataset="ag_news", gpu="unavailable"):

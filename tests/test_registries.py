@@ -16,7 +16,9 @@ import pytest
 import yaml
 from conftest import new_toy_project, toy_datasets, write_tiny_bert, write_toy_data
 
-from textcls import kinds, params
+from textcls import kinds
+
+from textcls.config import params
 from textcls.errors import ParamsError, TextclsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +27,7 @@ TESTS = Path(__file__).resolve().parent
 
 def test_builtin_kinds_and_variants_are_registered():
     """Check that the registries hold the built-in kinds (with their settings schemas) and variants."""
-    from textcls import backends
+    from textcls.serving import backends
 
     assert {"transformer", "tfidf"} <= set(kinds.REGISTRY) and {"transformer", "tfidf"} <= set(params.KIND_SCHEMAS)
     assert params.KIND_SCHEMAS["transformer"].settings is params.TrainParams

@@ -10,12 +10,16 @@ import pytest
 import torch
 from conftest import load_stage, plant_custom_code
 
-from textcls import io, runtime, train
+from textcls import io
+
+from textcls.serving import runtime
+
+from textcls.training import train
 from textcls.cli import run
 from textcls.errors import TextclsError
 from textcls.io import write_json
-from textcls.params import ModelParams, TokenizeParams, TokenizerParams, TrainParams
-from textcls.tokenization import tokenize_dataset
+from textcls.config.params import ModelParams, TokenizeParams, TokenizerParams, TrainParams
+from textcls.data.tokenization import tokenize_dataset
 
 LABELS = ["neg", "pos"]
 
@@ -52,7 +56,7 @@ def test_long_texts_are_truncated_counted_and_reported(make_prepared_dir, tiny_b
     out.mkdir()
     model = ModelParams(name="tiny", kind="transformer", source=str(tiny_bert_dir),
                         tokenizer=TokenizerParams(prefix=""), train=TrainParams())
-    with caplog.at_level(logging.WARNING, logger="textcls.tokenization"):
+    with caplog.at_level(logging.WARNING, logger="textcls.data.tokenization"):
         meta = tokenize_dataset(prepared, model, TokenizeParams(max_length=8), out)
     assert {s: meta["splits"][s]["truncated"] for s in ("train", "validation", "test")} == \
         {"train": 2, "validation": 0, "test": 1}
@@ -195,7 +199,7 @@ def custom_code_model(tiny_bert_dir, tmp_path):
 def test_code_shipped_with_a_model_is_not_run_by_default(custom_code_model, code_sentinel):
     """Check that a model folder with its own Python code is refused unless trust_remote_code is set: the
     message names the param and what it means, and the code never ran."""
-    from textcls import models
+    from textcls.sources import models
 
     assert ModelParams(name="m", kind="transformer", source="x", tokenizer=TokenizerParams()).trust_remote_code is False
     with pytest.raises(TextclsError, match=r"ships its own Python code.*`trust_remote_code: true`.*runs their code"):
@@ -210,7 +214,7 @@ def test_trust_remote_code_param_carries_from_train_to_evaluate(custom_code_mode
     loads with it again (the model card records the choice), and that a card without it refuses to."""
     import json
 
-    from textcls import models
+    from textcls.sources import models
 
     out = tmp_path / "model"
     out.mkdir()

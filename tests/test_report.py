@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from textcls import report
+from textcls.report import pr as report
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "pr_report.py"

@@ -20,8 +20,8 @@ import pytest
 import yaml
 from conftest import new_toy_project, run_cmd, toy_datasets, write_tiny_bert, write_toy_data
 
-from textcls import train
-from textcls.params import ModelParams, TokenizerParams, TrainParams
+from textcls.training import train
+from textcls.config.params import ModelParams, TokenizerParams, TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.resume

@@ -1,4 +1,4 @@
-"""Models split over numbered PyPI packages (textcls.split_packages), with fake installed parts.
+"""Models split over numbered PyPI packages (textcls.sources.split_packages), with fake installed parts.
 
 The fake parts are real ``*.dist-info`` folders (METADATA + RECORD) in a temp folder put on sys.path,
 so ``importlib.metadata`` discovers them exactly as it discovers pip-installed packages.
@@ -16,9 +16,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save
 
-from textcls import split_packages
+from textcls.sources import split_packages
 from textcls.errors import ModelSourceError
-from textcls.split_packages import resolve_parts
+from textcls.sources.split_packages import resolve_parts
 
 PREFIX = "fake-model-pypi-part"
 CONFIG = {"model_type": "bert", "hidden_size": 4}
@@ -167,7 +167,7 @@ def test_real_all_mpnet_base_v2_resolves():
     """Uses the normal cache ($TEXTCLS_CACHE or ~/.cache/textcls): the first run extracts ~440 MB."""
     from transformers import AutoConfig
 
-    from textcls.models import check_safetensors
+    from textcls.sources.models import check_safetensors
 
     folder = resolve_parts(REAL_PREFIX)
     check_safetensors(str(folder))

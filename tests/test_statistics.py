@@ -9,7 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import accuracy_score
 
-from textcls import leaderboard, statistics
+from textcls.report import leaderboard
+
+from textcls.eval import statistics
 
 
 def test_mcnemar_exact_matches_the_binomial_tail_by_hand():

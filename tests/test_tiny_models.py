@@ -159,9 +159,9 @@ def test_forward_padded_batch(family, loaded):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_project_loaders_accept_the_folder(family, tiny_dirs):
-    """Check that the folder is a valid local `source` for textcls.models.load_tokenizer / load_classifier,
+    """Check that the folder is a valid local `source` for textcls.sources.models.load_tokenizer / load_classifier,
     with a fresh head sized for other label names."""
-    from textcls import models
+    from textcls.sources import models
 
     labels = ["neg", "neutral", "pos"]
     tok = models.load_tokenizer(str(tiny_dirs[family]))

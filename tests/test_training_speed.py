@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from textcls import models, train
+from textcls.sources import models
+
+from textcls.training import train
 from textcls.errors import TextclsError
-from textcls.params import ParamsError, parse_params
+from textcls.config.params import ParamsError, parse_params
 
 WORDS = ["good", "bad", "movie", "film", "plot", "fun", "story", "music", "ending", "scene"]
 
@@ -114,7 +116,7 @@ def test_accelerate_launch_configs_in_the_repo_load(project_root, name, processe
 def test_thread_count_follows_textcls_threads(monkeypatch):
     """Check that TEXTCLS_THREADS caps the threads of a stage (parallel queued experiments), and a bad value
     is a clear error."""
-    from textcls import runtime
+    from textcls.serving import runtime
 
     before = torch.get_num_threads()
     try:

@@ -3,8 +3,8 @@
 Each builder trains a small tokenizer of the same kind the real hub checkpoint ships (WordPiece,
 byte-level BPE or SentencePiece-style Unigram), built with that family's own transformers tokenizer
 class, and a randomly initialised sequence classifier with tiny sizes, then saves both (safetensors
-only) into one folder. The folder is a valid local ``source`` for ``textcls.models.load_tokenizer``
-and ``textcls.models.load_classifier``, so the pipeline can run on every family offline.
+only) into one folder. The folder is a valid local ``source`` for ``textcls.sources.models.load_tokenizer``
+and ``textcls.sources.models.load_classifier``, so the pipeline can run on every family offline.
 
     write_tiny_model("roberta", tmp_path / "roberta", corpus)
 

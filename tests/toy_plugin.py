@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls.backends import TorchBackend, Variant, register_variant
+from textcls.serving.backends import TorchBackend, Variant, register_variant
 from textcls.errors import ParamsError
 from textcls.kinds import ModelKind, register
-from textcls.params import register_kind_schema
+from textcls.config.params import register_kind_schema
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +64,7 @@ class Centroid(ModelKind):
         import pyarrow.parquet as pq
         from safetensors.numpy import save_file
 
-        from textcls import train
+        from textcls.training import train
         from textcls.io import read_json, write_json
 
         start = time.perf_counter()
@@ -126,7 +126,7 @@ class Centroid(ModelKind):
 def _eager_fp64(model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
     import torch
 
-    from textcls.models import load_trained
+    from textcls.sources.models import load_trained
 
     _, model = load_trained(model_dir)
     return TorchBackend(model, device, torch.float64)

@@ -1,6 +1,6 @@
 """Model kinds, one module each, in one registry (:mod:`textcls.kinds.base`): ``get(card["kind"])``."""
 
-from textcls import plugins
+from textcls.config import plugins
 from textcls.kinds.base import REGISTRY, ModelKind, get, register
 from textcls.kinds import tfidf, transformer  # noqa: E402,F401  (each registers itself)
 

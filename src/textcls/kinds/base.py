@@ -3,7 +3,7 @@
 A kind knows how its models are tokenized, trained, encoded for serving, which inference variants
 apply on a device, and how one variant is built. Stages and the serving path ask the registry
 (:func:`get`) instead of branching on the kind's name; params check ``models.<name>.kind`` against
-the schemas registered with :func:`textcls.params.register_kind_schema`. Adding a kind is one module
+the schemas registered with :func:`textcls.config.params.register_kind_schema`. Adding a kind is one module
 that subclasses :class:`ModelKind`, calls :func:`register` and registers its settings schema: in this
 package (imported by ``kinds/__init__.py``) or in a plugin module named by ``TEXTCLS_PLUGINS``.
 """

@@ -17,7 +17,7 @@ class TextEncoder:
         self.prefix = card["prefix"]
 
     def __call__(self, texts: list[str]) -> list[str]:
-        from textcls.tokenization import with_prefix
+        from textcls.data.tokenization import with_prefix
 
         return with_prefix(texts, self.prefix)
 
@@ -35,8 +35,8 @@ class Tfidf(ModelKind):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from textcls.params import SPLITS
-        from textcls.tokenization import read_split, with_prefix
+        from textcls.config.params import SPLITS
+        from textcls.data.tokenization import read_split, with_prefix
 
         prefix, stats = model.tokenizer.prefix, {}
         for split in SPLITS:
@@ -47,9 +47,11 @@ class Tfidf(ModelKind):
         return {"kind": "tfidf", "prefix": prefix, "splits": stats}
 
     def train(self, tokenized: Path, model, seed: int, out: Path, checkpoints: Path, live_dir: Path) -> dict:
-        from textcls import baseline, models, train
+        from textcls.kinds import tfidf_model as baseline
+        from textcls.sources import models
+        from textcls.training import train
         from textcls.io import read_json, write_json
-        from textcls.tokenization import read_split
+        from textcls.data.tokenization import read_split
 
         meta = read_json(tokenized / "meta.json")
         train_split, val_split = read_split(tokenized, "train"), read_split(tokenized, "validation")
@@ -77,8 +79,8 @@ class Tfidf(ModelKind):
     def backend(self, variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir: Path | None):
         import numpy as np
 
-        from textcls.baseline import TfidfClassifier
-        from textcls.params import TfidfParams
+        from textcls.kinds.tfidf_model import TfidfClassifier
+        from textcls.config.params import TfidfParams
 
         start = time.perf_counter()
         clf = TfidfClassifier.load(model_dir, TfidfParams(**card["params"]["tfidf"]))

@@ -1,5 +1,5 @@
 """The ``transformer`` kind: any ``AutoModelForSequenceClassification`` architecture, fine-tuned with the
-Hugging Face Trainer and served through the inference variants of :mod:`textcls.backends`."""
+Hugging Face Trainer and served through the inference variants of :mod:`textcls.serving.backends`."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ class Transformer(ModelKind):
     reference_variant = "eager_fp32"
 
     def tokenize(self, prepared: Path, model, cfg, out: Path) -> dict:
-        from textcls import tokenization
+        from textcls.data import tokenization
 
         return tokenization.tokenize_transformer(prepared, model, cfg, out)
 
     def train(self, tokenized: Path, model, seed: int, out: Path, checkpoints: Path, live_dir: Path) -> dict:
-        from textcls import train
+        from textcls.training import train
 
         return train.train_transformer(tokenized, model, seed, out, checkpoints, live_dir)
 
@@ -28,7 +28,7 @@ class Transformer(ModelKind):
         return dataclasses.asdict(model.train)
 
     def encoder(self, model_dir: Path, card: dict):
-        from textcls.inference import Encoder
+        from textcls.serving.inference import Encoder
 
         return Encoder(model_dir, card)
 
@@ -39,12 +39,12 @@ class Transformer(ModelKind):
             return "unavailable"
         variants = cfg.cpu_variants if device == "cpu" else cfg.cuda_variants
         if device == "cuda" and not torch.cuda.is_bf16_supported():
-            from textcls.backends import VARIANTS
+            from textcls.serving.backends import VARIANTS
 
             variants = [v for v in variants if not VARIANTS[v].needs_bf16]
         return list(variants)
 
     def backend(self, variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir: Path | None):
-        from textcls import backends
+        from textcls.serving import backends
 
         return backends.build(variant, model_dir, device, threads, workdir, self.encoder(model_dir, card).input_names)

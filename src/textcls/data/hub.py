@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from textcls.errors import DataError
-from textcls.params import HubDatasetParams
+from textcls.config.params import HubDatasetParams
 
 logger = logging.getLogger(__name__)
 

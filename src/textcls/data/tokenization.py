@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from textcls import models
-from textcls.params import SPLITS, ModelParams, TokenizeParams, tokenizer_source
+from textcls.sources import models
+from textcls.config.params import SPLITS, ModelParams, TokenizeParams, tokenizer_source
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import pandas as pd
 
-from textcls.params import RecommendParams
+from textcls.config.params import RecommendParams
 
 # constraint key -> (what is measured, leaderboard column for device "cpu"/"gpu", "min" or "max")
 CONSTRAINTS = {

@@ -26,11 +26,13 @@ import pyarrow as pa
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from textcls import models, runtime
+from textcls.sources import models
+
+from textcls.serving import runtime
 from textcls.errors import TextclsError
 from textcls.io import read_json, write_json
-from textcls.params import ModelParams
-from textcls.tokenization import read_split
+from textcls.config.params import ModelParams
+from textcls.data.tokenization import read_split
 
 logger = logging.getLogger(__name__)
 

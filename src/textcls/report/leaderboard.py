@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from textcls.errors import TextclsError
 from textcls.io import read_json
-from textcls.params import Entry
+from textcls.config.params import Entry
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _require(path: Path, entry: Entry, stage: str, what: str) -> Path:
 
 def collect(entries: Sequence[Entry], eval_dir: Path, train_dir: Path, metrics: list[str],
             bench_dir: Path | None = None) -> pd.DataFrame:
-    """One row per declared entry (see :func:`textcls.params.declared_entries`), read from
+    """One row per declared entry (see :func:`textcls.config.params.declared_entries`), read from
     ``<eval_dir>/<dataset>/<name>.json`` with its train (and benchmark) metrics beside it.
 
     Exactly the declared entries: a declared one without evaluation (or, with ``bench_dir``, benchmark)
@@ -123,7 +123,7 @@ def paired_comparison(correct_a: pd.Series, correct_b: pd.Series, resamples: int
                       what: str = "the two models") -> dict:
     """Accuracy of A minus B on the test examples both scored (e.g. an LLM's subsample): paired bootstrap
     interval and McNemar's exact test; ``n`` says on how many examples."""
-    from textcls import statistics
+    from textcls.eval import statistics
 
     shared = correct_a.index.intersection(correct_b.index)
     if shared.empty:

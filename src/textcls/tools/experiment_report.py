@@ -1,4 +1,4 @@
-"""Summaries of an experiment workflow's results table (see ``textcls.experiments.results_table``).
+"""Summaries of an experiment workflow's results table (see ``textcls.tools.experiments.results_table``).
 
 - ``lr``: accuracy per (dataset, model) × learning rate, the reference study's table.
 - ``data_efficiency``: accuracy against training rows per class (requested and actually available).
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from textcls.errors import TextclsError
-from textcls.leaderboard import figure_png
+from textcls.report.leaderboard import figure_png
 
 KEYS = ["dataset", "model"]
 
@@ -162,7 +162,7 @@ def data_efficiency_png(summary: pd.DataFrame) -> bytes:
 def hparam_report(rows: pd.DataFrame, baseline: dict | None) -> tuple[str, dict]:
     """Regression of accuracy, F1 and loss on lr × batch size × epochs per (dataset, model), and the
     accuracy response surface: ``(markdown, {png file name: bytes})``."""
-    from textcls import hparam_analysis
+    from textcls.tools import hparam_analysis
 
     parts, plots = [], {}
     for (dataset, model), group in rows.groupby(KEYS):

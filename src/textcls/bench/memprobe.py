@@ -1,4 +1,4 @@
-"""Peak memory of one backend variant, measured in a fresh process (``python -m textcls.memprobe``).
+"""Peak memory of one backend variant, measured in a fresh process (``python -m textcls.bench.memprobe``).
 
 Reads ``{"model_dir", "variant", "threads", "workdir", "texts", "batch_size"}`` as JSON on stdin,
 loads the variant, predicts each text alone and then one batch, and prints one JSON line:
@@ -29,7 +29,7 @@ def main() -> int:
     job = json.loads(sys.stdin.read())
     import torch  # noqa: F401  (imports count in the baseline, not in the model)
 
-    from textcls import inference
+    from textcls.serving import inference
 
     baseline = rss_mb()
     model_dir, workdir = Path(job["model_dir"]), Path(job["workdir"])

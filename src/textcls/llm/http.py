@@ -19,7 +19,7 @@ import os
 import urllib.error
 import urllib.request
 
-from textcls import prompting
+from textcls.llm import prompting
 from textcls.errors import TextclsError
 
 

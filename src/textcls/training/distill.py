@@ -53,8 +53,8 @@ def teacher_logits(model_dir: Path, tokenized: Path, batch_size: int, device: st
     """The fine-tuned teacher's logits on its own tokenization of the train split (eval mode, no dropout)."""
     from transformers import DataCollatorWithPadding
 
-    from textcls.models import load_trained
-    from textcls.tokenization import read_split
+    from textcls.sources.models import load_trained
+    from textcls.data.tokenization import read_split
 
     tokenizer, model = load_trained(model_dir)
     model.to(device).eval()

@@ -15,9 +15,9 @@ from safetensors.numpy import load_file, save_file
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from textcls import evaluation
+from textcls.eval import evaluation
 from textcls.io import read_json, write_json
-from textcls.params import TfidfParams
+from textcls.config.params import TfidfParams
 
 WEIGHTS = "tfidf.safetensors"
 VOCABULARY = "vocabulary.json"

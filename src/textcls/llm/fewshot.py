@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls import prompting
-from textcls.params import LLMParams
+from textcls.llm import prompting
+from textcls.config.params import LLMParams
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def run_local(cfg: LLMParams, weights: Path, label_names: list[str], demos: list
     import psutil
     from tqdm.auto import tqdm
 
-    from textcls.llm import LabelScorer
+    from textcls.llm.local import LabelScorer
 
     rss_before = psutil.Process().memory_info().rss
     scorer = LabelScorer(weights, device, cfg.trust_remote_code)
@@ -74,7 +74,7 @@ def run_http(cfg: LLMParams, label_names: list[str], demos: list[tuple[str, int]
     """One chat request per text; answers outside the class names count as invalid (-> ``fallback``)."""
     from tqdm.auto import tqdm
 
-    from textcls.llm_http import ChatClassifier
+    from textcls.llm.http import ChatClassifier
 
     client = ChatClassifier(cfg.url, cfg.model, cfg.api_key_env, cfg.timeout_s, cfg.structured_output)
     shots = [(truncate_words(t, cfg.max_text_tokens), label_names[y]) for t, y in demos]

@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from textcls.errors import ParamsError, TextclsError
-from textcls.params import KIND_SCHEMAS, Params, parse_params, training_seed
+from textcls.config.params import KIND_SCHEMAS, Params, parse_params, training_seed
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _check_grid(values, key: str, rule: tuple, where: str) -> None:
 
 def load_config(path: str | Path) -> dict:
     """Read and check configs/experiments.yaml: one mapping per workflow, each with its grid lists."""
-    from textcls.params import YamlLoader  # YAML 1.2 floats: 1e-5 is a number
+    from textcls.config.params import YamlLoader  # YAML 1.2 floats: 1e-5 is a number
 
     path = Path(path)
     if not path.is_file():

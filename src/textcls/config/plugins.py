@@ -1,7 +1,7 @@
 """Extensions from outside the package: ``TEXTCLS_PLUGINS=pkg.mod1,pkg.mod2`` names modules to import
 before params are validated (and before a model kind is looked up). Such a module registers what it
-adds: a model kind (:func:`textcls.kinds.register` + :func:`textcls.params.register_kind_schema`) or an
-inference variant (:func:`textcls.backends.register_variant`). Like any code, a plugin runs with your
+adds: a model kind (:func:`textcls.kinds.register` + :func:`textcls.config.params.register_kind_schema`) or an
+inference variant (:func:`textcls.serving.backends.register_variant`). Like any code, a plugin runs with your
 permissions: name only modules you trust. The variable is read by every stage, so set it for
 `dvc repro` as a whole (and list the plugin's file among the stages' deps if it lives in the repo)."""
 

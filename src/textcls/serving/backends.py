@@ -13,7 +13,7 @@ Variants
 - ``onnx_int8`` (CPU): the ONNX model with ``onnxruntime.quantization.quantize_dynamic``.
 
 They live in one registry (``VARIANTS``): a new variant is one :func:`register_variant` call, here or in a
-plugin module named by ``TEXTCLS_PLUGINS`` (see :mod:`textcls.plugins`); params accept every registered name.
+plugin module named by ``TEXTCLS_PLUGINS`` (see :mod:`textcls.config.plugins`); params accept every registered name.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from textcls import models
+from textcls.sources import models
 
 ONNX_OPSET = 17
 
@@ -132,7 +132,7 @@ def register_variant(variant: Variant) -> Variant:
 
 def variant_names(device: str) -> tuple[str, ...]:
     """The registered variants that run on ``device`` (cpu or cuda), in registration order."""
-    from textcls import plugins
+    from textcls.config import plugins
 
     plugins.load()
     return tuple(name for name, v in VARIANTS.items() if device in v.devices)

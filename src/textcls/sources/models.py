@@ -46,7 +46,7 @@ def resolve_source(source: str, marker: str = "config.json") -> str:
     if source.startswith("package:"):
         return str(_package_model_dir(source.removeprefix("package:")))
     if source.startswith("parts:"):
-        from textcls.split_packages import resolve_parts
+        from textcls.sources.split_packages import resolve_parts
 
         return str(resolve_parts(source.removeprefix("parts:")))
     if not is_local(source):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall_fscore_support
 
-from textcls import statistics
+from textcls.eval import statistics
 
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray, label_names: list[str]) -> dict:

@@ -3,7 +3,7 @@
 This is the production path shared by the evaluate and benchmark stages: the model card
 (``textcls.json``) names the model's kind (``textcls.kinds``), whose encoder turns raw texts into
 inputs per request batch and whose backend returns logits (a transformer: the variants of
-``textcls.backends``) or log-probabilities (TF-IDF), so a softmax gives probabilities for every kind.
+``textcls.serving.backends``) or log-probabilities (TF-IDF), so a softmax gives probabilities for every kind.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls import models
+from textcls.sources import models
 from textcls.errors import ModelSourceError
 from textcls.io import read_json
-from textcls.tokenization import with_prefix
+from textcls.data.tokenization import with_prefix
 
 
 def load_card(folder: Path) -> dict:

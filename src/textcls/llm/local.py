@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from textcls.errors import ModelSourceError
-from textcls.models import _hub_error, asks_for_remote_code, check_safetensors, resolve_source
+from textcls.sources.models import _hub_error, asks_for_remote_code, check_safetensors, resolve_source
 
 logger = logging.getLogger(__name__)
 

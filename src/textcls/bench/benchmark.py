@@ -18,8 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls import inference, latency, memprobe
-from textcls.params import BenchmarkParams
+from textcls.serving import inference
+
+from textcls.bench import latency
+
+from textcls.bench import memprobe
+from textcls.config.params import BenchmarkParams
 
 logger = logging.getLogger(__name__)
 

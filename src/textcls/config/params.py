@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import yaml
 
-from textcls import plugins
+from textcls.config import plugins
 from textcls.errors import ParamsError
 
 SPLITS = ("train", "validation", "test")
@@ -407,7 +407,7 @@ class BenchmarkParams:
     llm_api_price_per_1m_tokens: float = 0.15  # USD, to compare against
 
     def __post_init__(self):
-        from textcls.backends import variant_names  # the inference-variant registry
+        from textcls.serving.backends import variant_names  # the inference-variant registry
 
         for device in ("cpu", "cuda"):
             allowed = variant_names(device)

@@ -21,7 +21,7 @@ from sklearn.model_selection import train_test_split
 
 from textcls.errors import DataError
 from textcls.io import read_json
-from textcls.params import SPLITS, DatasetParams
+from textcls.config.params import SPLITS, DatasetParams
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _is_blank(record: list[str]) -> bool:
 
 def _field_too_long(path: Path, where: str, size: str) -> DataError:
     return DataError(f"{path}, {where}: a field of {size} characters, over the limit of {MAX_FIELD_CHARS:,} "
-                     "(textcls.data.MAX_FIELD_CHARS). Fix: check the file's quoting (an unclosed quote swallows "
+                     "(textcls.data.prepare.MAX_FIELD_CHARS). Fix: check the file's quoting (an unclosed quote swallows "
                      "the rest of the file), or split that text.")
 
 

@@ -1,0 +1,1 @@
+"""Params schema and loading; plugins."""

@@ -1,0 +1,1 @@
+"""Raw data -> prepared splits -> token ids."""

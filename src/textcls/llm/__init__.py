@@ -1,0 +1,1 @@
+"""Prompted LLMs as classifiers (local and OpenAI-compatible HTTP)."""

@@ -1,0 +1,1 @@
+"""Leaderboard, recommendation and the pull-request report."""

@@ -1,0 +1,1 @@
+"""Running a trained model: backends (inference variants), runtime settings."""

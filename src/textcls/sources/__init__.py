@@ -1,0 +1,1 @@
+"""Where models come from (hub, local folders, PyPI packages) and loading them safely."""

@@ -1,0 +1,1 @@
+"""Tooling outside the DAG: experiment workflows and their analysis."""
