@@ -32,6 +32,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from textcls import records
 from textcls.errors import TextclsError
 from textcls.config.params import declared_entries, load_params
 
@@ -175,8 +176,8 @@ def model_label(inputs: Inputs, e) -> str:
 
 def device_cells(result) -> tuple[str, str, str, str]:
     """(best variant, its accuracy, batch-1 p50 / p95, speed-up over eager fp32) of one device's benchmark."""
-    if not isinstance(result, dict):  # "unavailable", "not applicable ...": no numbers, never zeros
-        return (str(result) if result is not None else "not measured", "", "", "")
+    if not records.is_measured(result):  # unavailable, not applicable: no numbers, never zeros
+        return (records.unmeasured_label(result), "", "", "")
     best = result["variants"][result["best_variant"]]
     lat = best["latency_ms"]
     speedup = ""
@@ -204,7 +205,7 @@ def machine(hw: dict) -> str:
 
 
 def render_results(inputs: Inputs) -> str:
-    gpu = any(isinstance(inputs.bench[k].get("cuda"), dict) for k in inputs.bench)
+    gpu = any(records.is_measured(inputs.bench[k].get("cuda")) for k in inputs.bench)
     header = ["dataset", "model", "test accuracy [95 % CI]", "macro-F1", "train time", "best CPU variant",
               "its accuracy", "batch-1 p50 / p95", "vs eager fp32"]
     align = ["---", "---", "---:", "---:", "---:", "---", "---:", "---:", "---:"]

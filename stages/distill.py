@@ -18,12 +18,12 @@ from pathlib import Path
 
 from textcls.training import distill
 
-from textcls.sources import models
 
 from textcls.serving import runtime
 
 from textcls.training import train
 from textcls.cli import run
+from textcls.records import ModelCard
 from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
 from textcls.config.params import load_params, lookup, training_seed
 from textcls.data.tokenization import read_split
@@ -53,8 +53,7 @@ def main(argv=None) -> int:
     with atomic_outputs(args.metrics, args.live_dir), atomic_dir(args.model_dir) as out:
         metrics = train.train_transformer(tokenized, student, seed, out, checkpoints, Path(args.live_dir),
                                           teacher_logits, trainer_cls)
-        card = read_json(out / models.MODEL_CARD)
-        write_json(out / models.MODEL_CARD, {**card, "distilled_from": cfg.teacher})
+        dataclasses.replace(ModelCard.read(out), distilled_from=cfg.teacher).write(out)
         teacher_meta = read_json(Path(args.teacher_logits_dir) / "meta.json")
         hyperparameters = {**dataclasses.asdict(student.train), "teacher": cfg.teacher,
                            "temperature": cfg.temperature, "alpha": cfg.alpha}

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import load_stage
 
+from textcls import kinds
+from textcls.records import Unmeasured
+from textcls.records import ModelCard
 from textcls.bench import benchmark
 
 from textcls.bench import hardware
@@ -29,6 +31,8 @@ from textcls.errors import ParamsError
 from textcls.config.params import BenchmarkParams, parse_params
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+NO_GPU = {"status": "unavailable", "reason": "no CUDA GPU on this machine"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -83,12 +87,6 @@ def walk_keys(node, prefix=""):
         for k, v in node.items():
             yield f"{prefix}{k}"
             yield from walk_keys(v, f"{prefix}{k}.")
-
-
-@pytest.fixture(scope="module")
-def bench_stage():
-    """stages/benchmark.py imported as a module (it is a script, not a package module)."""
-    return load_stage("benchmark")
 
 
 @pytest.fixture(scope="module")
@@ -324,9 +322,9 @@ def test_pareto_front_keeps_identical_points_and_handles_trivial_sets():
 
 
 def test_benchmark_columns_gpu_unavailable_gives_none_not_zero():
-    """Check that "cuda": "unavailable" gives gpu_variant "unavailable" and None latencies (never 0)."""
+    """Check that an unavailable cuda device gives gpu_variant "unavailable" and None latencies (never 0)."""
     cpu = benchmark.summarize(hand_made_variants(), 0.10, 0.15, 0.005)
-    row = leaderboard.benchmark_columns({"size_mb": 1.25, "cpu": cpu, "cuda": "unavailable"})
+    row = leaderboard.benchmark_columns({"size_mb": 1.25, "cpu": cpu, "cuda": NO_GPU})
     assert row["gpu_variant"] == "unavailable"
     assert row["gpu_p50_ms"] is None and row["gpu_p95_ms"] is None
     assert row["size_mb"] == 1.25
@@ -335,7 +333,7 @@ def test_benchmark_columns_gpu_unavailable_gives_none_not_zero():
 def test_benchmark_columns_cpu_numbers_come_from_best_variant():
     """Check that the cpu_* columns are the best variant's latency, speed-up, throughput, memory and cost."""
     cpu = benchmark.summarize(hand_made_variants(), 3.60, 15.0, 0.005)
-    row = leaderboard.benchmark_columns({"size_mb": 0.5, "cpu": cpu, "cuda": "unavailable"})
+    row = leaderboard.benchmark_columns({"size_mb": 0.5, "cpu": cpu, "cuda": NO_GPU})
     best = cpu["variants"]["onnx_fp32"]
     assert row["cpu_variant"] == "onnx_fp32"
     assert row["cpu_p50_ms"] == 5.0 and row["cpu_p95_ms"] == 7.5
@@ -346,11 +344,12 @@ def test_benchmark_columns_cpu_numbers_come_from_best_variant():
 
 
 def test_benchmark_columns_tfidf_not_applicable_on_gpu():
-    """Check that a "not applicable" cuda result passes its string through with None latencies."""
+    """Check that a not-applicable cuda result shows as "not applicable (<reason>)" with None latencies."""
     cpu = benchmark.summarize({"sklearn": variant_row(0.2, 0.8, 50000.0)}, 0.10, 0.15, 0.005)
-    row = leaderboard.benchmark_columns({"size_mb": 0.1, "cpu": cpu, "cuda": "not applicable (CPU-only model)"})
+    cuda = {"status": "not_applicable", "reason": "CPU-only model"}
+    row = leaderboard.benchmark_columns({"size_mb": 0.1, "cpu": cpu, "cuda": cuda})
     assert row["cpu_variant"] == "sklearn" and row["cpu_speedup"] == 1.0
-    assert row["gpu_variant"].startswith("not applicable") and row["gpu_p50_ms"] is None
+    assert row["gpu_variant"] == "not applicable (CPU-only model)" and row["gpu_p50_ms"] is None
 
 
 def _pareto_table(dtype=None) -> pd.DataFrame:
@@ -390,50 +389,53 @@ def test_pareto_png_without_benchmark_columns_still_renders():
     assert leaderboard.pareto_png(table)[:8] == PNG_MAGIC
 
 
-# --------------------------------------------------------------------------- 6. stages/benchmark.py device_variants
+# --------------------------------------------------------------------------- 6. each kind's variants per device
 
 
-def test_device_variants_cuda_unavailable_without_gpu(bench_stage, monkeypatch):
-    """Check that without a GPU the cuda device gives the string "unavailable"."""
+def test_device_variants_cuda_unavailable_without_gpu(monkeypatch):
+    """Check that without a GPU a transformer's cuda device is Unmeasured("unavailable"), not an empty list."""
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert bench_stage.device_variants("transformer", "cuda", BenchmarkParams()) == "unavailable"
+    result = kinds.get("transformer").variants("cuda", BenchmarkParams())
+    assert isinstance(result, Unmeasured) and result.status == "unavailable"
+    assert result.to_json() == {"status": "unavailable", "reason": "no CUDA GPU on this machine"}
+    assert kinds.get("transformer").variants("cpu", BenchmarkParams()) == list(BenchmarkParams().cpu_variants)
 
 
-def test_device_variants_tfidf_is_sklearn_on_cpu_only(bench_stage, monkeypatch):
-    """Check that a TF-IDF model gets ["sklearn"] on cpu and a "not applicable" string on cuda."""
+def test_device_variants_tfidf_is_sklearn_on_cpu_only(monkeypatch):
+    """Check that a TF-IDF model gets ["sklearn"] on cpu and "not applicable" on cuda, GPU or not."""
     import torch
 
     cfg = BenchmarkParams()
-    assert bench_stage.device_variants("tfidf", "cpu", cfg) == ["sklearn"]
+    assert kinds.get("tfidf").variants("cpu", cfg) == ["sklearn"]
     for available in (False, True):
         monkeypatch.setattr(torch.cuda, "is_available", lambda a=available: a)
-        result = bench_stage.device_variants("tfidf", "cuda", cfg)
-        assert isinstance(result, str) and "not applicable" in result
+        result = kinds.get("tfidf").variants("cuda", cfg)
+        assert isinstance(result, Unmeasured) and result.label == "not applicable (CPU-only model)"
 
 
-def test_device_variants_cpu_uses_configured_list(bench_stage, monkeypatch):
+def test_device_variants_cpu_uses_configured_list(monkeypatch):
     """Check that the cpu device gives the configured cpu_variants in their order."""
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cfg = BenchmarkParams(cpu_variants=["onnx_int8", "eager_fp32"])
-    assert bench_stage.device_variants("transformer", "cpu", cfg) == ["onnx_int8", "eager_fp32"]
-    assert bench_stage.device_variants("transformer", "cpu", BenchmarkParams()) == list(BenchmarkParams().cpu_variants)
+    assert kinds.get("transformer").variants("cpu", cfg) == ["onnx_int8", "eager_fp32"]
+    assert kinds.get("transformer").variants("cpu", BenchmarkParams()) == list(BenchmarkParams().cpu_variants)
 
 
-def test_device_variants_cuda_drops_bf16_when_unsupported(bench_stage, monkeypatch):
+def test_device_variants_cuda_drops_bf16_when_unsupported(monkeypatch):
     """Check that with a GPU lacking bf16 the cuda list is the configured one without eager_bf16."""
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     cfg = BenchmarkParams()
-    assert bench_stage.device_variants("transformer", "cuda", cfg) == [
+    assert kinds.get("transformer").variants("cuda", cfg) == [
         v for v in cfg.cuda_variants if v != "eager_bf16"]
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert bench_stage.device_variants("transformer", "cuda", cfg) == list(cfg.cuda_variants)
+    assert kinds.get("transformer").variants("cuda", cfg) == list(cfg.cuda_variants)
 
 
 # --------------------------------------------------------------------------- 7. params
@@ -556,7 +558,7 @@ def real_results(trained_tiny_dir, tmp_path_factory) -> dict:
     cfg = BenchmarkParams(cpu_variants=["eager_fp32", "dynamic_int8"], **TINY_CFG)
     test = {"texts": TEXTS, "labels": LABELS, "sample": TEXTS[:cfg.latency_texts]}
     workdir = tmp_path_factory.mktemp("bench-work")
-    card = json.loads((trained_tiny_dir / "textcls.json").read_text())
+    card = ModelCard.read(trained_tiny_dir)
     return {v: benchmark.run_variant(v, "cpu", trained_tiny_dir, card, test, cfg, 1, workdir)
             for v in cfg.cpu_variants}
 

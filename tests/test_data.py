@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from textcls.data import prepare as data
+from textcls.data import readers
 from textcls.errors import DataError
 from textcls.config.params import DatasetParams
 
@@ -54,7 +55,7 @@ AG_NAMES = ["World", "Sports", "Business", "Sci/Tech"]
 def test_ag_news_csv_quirks(tmp_path):
     """Check that AG News rows keep quoted commas, literal backslashes, #36; and doubled quotes, as the hub loader does."""
     path = write(tmp_path / "test.csv", AG_NEWS_SAMPLE)
-    df = data.read_ag_news_csv(path)
+    df = readers.read_ag_news_csv(path)
     assert list(df.columns) == ["text", "label", "row"]
     assert df["label"].tolist() == [3, 4, 1, 2]  # the file's classes; encode_labels maps them to class - 1
     spec = make_spec(tmp_path, format="ag_news_csv", files={"test": "test.csv"})
@@ -83,7 +84,7 @@ def test_ag_news_csv_matches_hub_loader(tmp_path):
             label, title, description = row
             expected_labels.append(int(label) - 1)
             expected_texts.append(" ".join((title, description)))
-    df = data.read_ag_news_csv(path)
+    df = readers.read_ag_news_csv(path)
     spec = make_spec(tmp_path, format="ag_news_csv", files={"test": "test.csv"})
     assert df["text"].tolist() == expected_texts
     assert data.encode_labels(df, AG_NAMES, spec)["label"].tolist() == expected_labels
@@ -94,7 +95,7 @@ def test_ag_news_real_mirror(shared_datasets_dir):
     folder = shared_datasets_dir / "ag_news"
     if not (folder / "test.csv").is_file():
         pytest.skip(f"{folder} not available")
-    df = data.read_ag_news_csv(folder / "test.csv")
+    df = readers.read_ag_news_csv(folder / "test.csv")
     assert len(df) == 7600
     assert df["label"].value_counts().sort_index().to_dict() == {1: 1900, 2: 1900, 3: 1900, 4: 1900}
     assert (df["text"].str.strip() != "").all()
@@ -108,7 +109,7 @@ def test_ag_news_two_fields(tmp_path):
     """Check that an AG News row with 2 fields raises DataError naming the file and line."""
     path = write(tmp_path / "test.csv", '"1","t","d"\n"2","only title"\n')
     with pytest.raises(DataError, match="expected 3 fields") as excinfo:
-        data.read_ag_news_csv(path)
+        readers.read_ag_news_csv(path)
     assert_fix_error(excinfo, path, row=2)
 
 
@@ -117,7 +118,7 @@ def test_ag_news_header_row(tmp_path):
     """Check that an AG News file with a header row raises DataError telling to remove the header."""
     path = write(tmp_path / "test.csv", '"Class Index","Title","Description"\n"1","t","d"\n')
     with pytest.raises(DataError, match="no header row") as excinfo:
-        data.read_ag_news_csv(path)
+        readers.read_ag_news_csv(path)
     assert_fix_error(excinfo, path, row=1)
 
 
@@ -126,7 +127,7 @@ def test_ag_news_not_utf8(tmp_path):
     """Check that non-UTF-8 bytes in an AG News file raise DataError naming the file."""
     path = write(tmp_path / "test.csv", b'"1","caf\xe9","d"\n')
     with pytest.raises(DataError, match="not UTF-8") as excinfo:
-        data.read_ag_news_csv(path)
+        readers.read_ag_news_csv(path)
     assert_fix_error(excinfo, path)
 
 
@@ -502,7 +503,7 @@ def test_n_per_class_above_what_is_available_warns_and_uses_all(tmp_path, caplog
     """Check that n_per_class larger than a class has is not an error: prepare warns naming the key and the
     short classes, keeps every row, and does not mark the split as subsampled."""
     write_three_splits(tmp_path, rows("tr", 5), rows("te", 3), rows("va", 2))
-    with caplog.at_level(logging.WARNING, logger="textcls.data.prepare"):
+    with caplog.at_level(logging.WARNING, logger="textcls.data"):
         frames, meta = data.prepare(make_spec(tmp_path, files=ALL_FILES, n_per_class={"train": 50}), seed=3)
     assert len(frames["train"]) == 10 and meta["subsampled"] == {}
     assert any("datasets.toy: n_per_class.train=50 but only {'neg': 5, 'pos': 5} available" in r.getMessage()
@@ -611,7 +612,7 @@ def duplicate_spec(tmp_path: Path, mode: str) -> DatasetParams:
 def test_duplicates_warn(tmp_path, caplog):
     """Check that on_duplicates: warn keeps a train row whose text is in test, logs a warning and records the count."""
     spec = duplicate_spec(tmp_path, "warn")
-    with caplog.at_level(logging.WARNING, logger="textcls.data.prepare"):
+    with caplog.at_level(logging.WARNING, logger="textcls.data"):
         frames, meta = data.prepare(spec, seed=0)
     assert "shared text" in frames["train"]["text"].tolist()
     assert meta["duplicates_with_test"] == {"train": 1, "validation": 0}

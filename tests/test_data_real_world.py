@@ -27,6 +27,7 @@ import yaml
 from conftest import PROJECT_ROOT
 
 from textcls.data import prepare as data
+from textcls.data import readers
 from textcls.errors import DataError
 from textcls.io import write_json
 from textcls.config.params import SPLITS, DatasetParams, load_params
@@ -117,7 +118,7 @@ def prepare_three(folder: Path, fmt: str, caplog, write_train) -> tuple[dict, di
     write_train(folder)
     write_records(folder, fmt, [("valid one", 0), ("valid two", 1)], "validation")
     write_records(folder, fmt, [("test one", 0), ("test two", 1)], "test")
-    with caplog.at_level(logging.WARNING, logger="textcls.data.prepare"):
+    with caplog.at_level(logging.WARNING, logger="textcls.data"):
         frames, meta = data.prepare(make_spec(folder, fmt, splits=SPLITS), seed=0)
     json.dumps(meta)  # meta.json: plain JSON types only
     assert str(folder) not in json.dumps(meta)  # and no absolute paths
@@ -126,7 +127,7 @@ def prepare_three(folder: Path, fmt: str, caplog, write_train) -> tuple[dict, di
 
 def data_warnings(caplog, path: Path) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "textcls.data.prepare" and r.levelno >= logging.WARNING and path.name in r.getMessage()]
+            if r.name.startswith("textcls.data.") and r.levelno >= logging.WARNING and path.name in r.getMessage()]
 
 
 def has_number(message: str, n: int) -> bool:
@@ -205,15 +206,15 @@ def test_field_longer_than_csv_default_limit_is_read_intact(tmp_path, fmt):
 
 @pytest.mark.bad_input
 def test_max_field_chars_default():
-    """Check that the field-size limit is data.MAX_FIELD_CHARS, ten million characters by default."""
-    assert data.MAX_FIELD_CHARS == 10_000_000
+    """Check that the field-size limit is readers.MAX_FIELD_CHARS, ten million characters by default."""
+    assert readers.MAX_FIELD_CHARS == 10_000_000
 
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_field_over_max_field_chars(tmp_path, fmt, monkeypatch):
     """Check that a field longer than MAX_FIELD_CHARS raises DataError naming the file, the row and the limit."""
-    monkeypatch.setattr(data, "MAX_FIELD_CHARS", 1000)
+    monkeypatch.setattr(readers, "MAX_FIELD_CHARS", 1000)
     path = write_records(tmp_path, fmt, [("short text", 0), ("word " + "x" * 1500, 1), ("short again", 0)])
     with pytest.raises(DataError) as excinfo:
         read(tmp_path, fmt)
@@ -225,7 +226,7 @@ def test_field_over_max_field_chars(tmp_path, fmt, monkeypatch):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_field_of_exactly_max_field_chars_is_read(tmp_path, fmt, monkeypatch):
     """Check that a text of exactly MAX_FIELD_CHARS characters is not "longer" than the limit: read intact."""
-    monkeypatch.setattr(data, "MAX_FIELD_CHARS", 1000)
+    monkeypatch.setattr(readers, "MAX_FIELD_CHARS", 1000)
     text = "word " + "x" * 995  # AG News: title + " " + description is 1000 characters too
     write_records(tmp_path, fmt, [("short text", 0), (text, 1)])
     texts, _, rows = as_lists(read(tmp_path, fmt))
@@ -293,7 +294,7 @@ def test_clean_data_has_no_cleaning_key(tmp_path, fmt, caplog):
     frames, meta = prepare_three(tmp_path, fmt, caplog, lambda d: write_records(d, fmt, records))
     assert frames["train"]["text"].tolist() == [t for t, _ in records]
     assert "cleaning" not in meta, meta.get("cleaning")
-    assert not [r for r in caplog.records if r.name == "textcls.data.prepare" and r.levelno >= logging.WARNING], caplog.text
+    assert not [r for r in caplog.records if r.name.startswith("textcls.data.") and r.levelno >= logging.WARNING], caplog.text
 
 
 @pytest.mark.bad_input

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from textcls.records import ModelCard
 from textcls.serving import backends
 
 from textcls.bench import benchmark
@@ -69,7 +70,7 @@ def trained_dir(tiny_bert_dir, tmp_path_factory) -> Path:
 def built(trained_dir, tmp_path_factory) -> dict:
     """The four CPU variants of the tiny BERT, built once in one workdir (ONNX export shared), plus a padded batch."""
     workdir = tmp_path_factory.mktemp("numbers-work")
-    encoder = inference.make_encoder(trained_dir, CARD)
+    encoder = inference.make_encoder(trained_dir, ModelCard.from_json(CARD))
     out = {"workdir": workdir, "encoder": encoder, "batch": encoder(TEXTS)}
     for variant in ("eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8"):
         out[variant], _ = backends.build(variant, trained_dir, "cpu", 1, workdir, encoder.input_names)
@@ -251,7 +252,7 @@ def test_run_variant_accuracy_is_the_fraction_predicted_right(monkeypatch, tmp_p
     cfg = BenchmarkParams(warmup=0, min_iterations=1, min_seconds=0.0, latency_texts=4, batch_sizes=[1, 2],
                           throughput_min_seconds=0.0)
     test = {"texts": texts, "labels": labels, "sample": texts}
-    result = benchmark.run_variant("eager_fp32", "cpu", tmp_path, CARD, test, cfg, 1, tmp_path)
+    result = benchmark.run_variant("eager_fp32", "cpu", tmp_path, ModelCard.from_json(CARD), test, cfg, 1, tmp_path)
     assert result["accuracy"] == 0.75
 
 

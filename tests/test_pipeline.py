@@ -149,7 +149,7 @@ def test_benchmark_reports_latency_per_variant_and_no_gpu_honestly(repo):
     assert bench["cpu"]["best_variant"] in variants
     assert bench["hardware"] == json.loads((repo / "metrics/hardware.json").read_text())
     if not torch.cuda.is_available():
-        assert bench["cuda"] == "unavailable"
+        assert bench["cuda"] == {"status": "unavailable", "reason": "no CUDA GPU on this machine"}
     assert json.loads((repo / "metrics/benchmark/toy/tfidf.json").read_text())["cpu"]["best_variant"] == "sklearn"
     board = (repo / "metrics/leaderboard.csv").read_text().splitlines()[0].split(",")
     assert {"cpu_p50_ms", "cpu_p95_ms", "cpu_variant", "size_mb", "cpu_cost_per_1m_tokens_usd"} <= set(board)

@@ -83,7 +83,7 @@ def test_a_plugin_kind_and_variant_run_through_the_pipeline(tmp_path):
     ev = json.loads((repo / "metrics/eval/toy/nb.json").read_text())
     assert ev["accuracy"] > 0.9  # the toy classes are separable by vocabulary: naive Bayes learns them
     nb = json.loads((repo / "metrics/benchmark/toy/nb.json").read_text())
-    assert nb["cpu"]["best_variant"] == "counts" and nb["cuda"] == "not applicable (CPU-only model)"
+    assert nb["cpu"]["best_variant"] == "counts" and nb["cuda"] == {"status": "not_applicable", "reason": "CPU-only model"}
     assert nb["cpu"]["variants"]["counts"]["accuracy"] == ev["accuracy"]  # same predictions, served path
     tiny = json.loads((repo / "metrics/benchmark/toy/tiny.json").read_text())["cpu"]["variants"]
     assert set(tiny) == {"eager_fp32", "eager_fp64"} and "error" not in tiny["eager_fp64"]

@@ -225,8 +225,8 @@ def test_trust_remote_code_param_carries_from_train_to_evaluate(custom_code_mode
     _, model = models.load_trained(out)
     assert type(model).__name__ == "SentinelModelForSequenceClassification"
 
-    card = json.loads((out / models.MODEL_CARD).read_text())
+    card = json.loads((out / "textcls.json").read_text())
     card["params"]["trust_remote_code"] = False
-    (out / models.MODEL_CARD).write_text(json.dumps(card))
+    (out / "textcls.json").write_text(json.dumps(card))
     with pytest.raises(TextclsError, match="ships its own Python code"):
         models.load_trained(out)

@@ -33,13 +33,14 @@ def _variant(accuracy, p50, p95, speedup):
 HARDWARE = {"cpu": {"model": "Test CPU 9000", "machine": "x86_64", "usable_cores": 4, "logical_cores": 8,
                     "memory_gib": 15.5}, "gpu": "unavailable", "os": "Linux test", "python": "3.11.7",
             "packages": {"torch": "2.13.0+cpu"}}
+NO_GPU = {"status": "unavailable", "reason": "no CUDA GPU on this machine"}
 
 
 def _entry(metrics: Path, ds, name, *, accuracy, low, high, f1, n, train_time, kind, cpu, extra_train=None):
     _write(metrics / "eval" / ds / f"{name}.json", {"accuracy": accuracy, "accuracy_ci95": {"low": low, "high": high},
                                                     "f1_macro": f1, "n": n, "comparable_to_published": False})
     _write(metrics / "train" / ds / f"{name}.json", {"train_time_s": train_time, "kind": kind, **(extra_train or {})})
-    _write(metrics / "benchmark" / ds / f"{name}.json", {"cpu": cpu, "cuda": "unavailable", "hardware": HARDWARE})
+    _write(metrics / "benchmark" / ds / f"{name}.json", {"cpu": cpu, "cuda": NO_GPU, "hardware": HARDWARE})
 
 
 @pytest.fixture
@@ -56,23 +57,23 @@ def project(tmp_path):
     m = tmp_path / "metrics"
     eager = _variant(0.8908, 6.9, 12.0, 1.0)
     _entry(m, "toy", "small", accuracy=0.890789, low=0.874342, high=0.905921, f1=0.890558, n=1520, train_time=58.07,
-           kind="transformer", cpu={"reference_variant": "eager_fp32", "best_variant": "onnx_int8", "variants": {
+           kind="transformer", cpu={"status": "measured", "reference_variant": "eager_fp32", "best_variant": "onnx_int8", "variants": {
                "eager_fp32": eager, "onnx_int8": _variant(0.889474, 2.991, 5.5925, 2.32)}})
     _entry(m, "toy", "big", accuracy=0.889474, low=0.874342, high=0.905263, f1=0.889367, n=1520, train_time=108.79,
-           kind="transformer", cpu={"reference_variant": "eager_fp32", "best_variant": "onnx_int8", "variants": {
+           kind="transformer", cpu={"status": "measured", "reference_variant": "eager_fp32", "best_variant": "onnx_int8", "variants": {
                "eager_fp32": eager, "onnx_int8": _variant(0.891447, 3.4257, 6.1462, 3.876)}})
     _entry(m, "toy", "small_kd", accuracy=0.878289, low=0.861842, high=0.894079, f1=0.878071, n=1520, train_time=54.38,
            kind="transformer", extra_train={"distilled_from": "big"},
-           cpu={"reference_variant": "eager_fp32", "best_variant": "eager_fp32", "variants": {"eager_fp32": eager}})
+           cpu={"status": "measured", "reference_variant": "eager_fp32", "best_variant": "eager_fp32", "variants": {"eager_fp32": eager}})
     _entry(m, "toy", "tfidf", accuracy=0.852632, low=0.834868, high=0.871053, f1=0.851602, n=1520, train_time=0.87,
-           kind="tfidf", cpu={"reference_variant": "sklearn", "best_variant": "sklearn",
+           kind="tfidf", cpu={"status": "measured", "reference_variant": "sklearn", "best_variant": "sklearn",
                               "variants": {"sklearn": _variant(0.852632, 0.8223, 0.9075, 1.0)}})
     _entry(m, "toy", "tiny", accuracy=0.505, low=0.435, high=0.575, f1=0.329089, n=200, train_time=0.0, kind="llm",
-           extra_train={"shots_per_class": 2}, cpu={"reference_variant": "fewshot", "best_variant": "fewshot",
+           extra_train={"shots_per_class": 2}, cpu={"status": "measured", "reference_variant": "fewshot", "best_variant": "fewshot",
                                                      "variants": {"fewshot": _variant(0.505, 393.0863, 497.3416, 1.0)}})
     for ds, name in (("toy", "ghost"), ("old_ds", "small")):  # leftovers: must never be rendered
         _entry(m, ds, name, accuracy=0.111111, low=0.1, high=0.2, f1=0.111111, n=1520, train_time=7777.0,
-               kind="transformer", cpu="unavailable")
+               kind="transformer", cpu=NO_GPU)
     _write(m / "hardware.json", HARDWARE)
     board = {"toy": {"small": {"rank": 1, "vs_best_diff": None, "vs_best_p_value": None},
                      "big": {"rank": 2, "vs_best_diff": -0.001316, "vs_best_p_value": 0.8974},

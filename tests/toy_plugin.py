@@ -18,6 +18,7 @@ from textcls.serving.backends import TorchBackend, Variant, register_variant
 from textcls.errors import ParamsError
 from textcls.kinds import ModelKind, register
 from textcls.config.params import register_kind_schema
+from textcls.records import ModelCard, Unmeasured
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,10 +83,9 @@ class Centroid(ModelKind):
         save_file({"log_likelihood": log_likelihood, "log_prior": np.log(prior / prior.sum())},
                   str(out / "centroid.safetensors"))
         write_json(out / "vocabulary.json", vocab)
-        write_json(out / "textcls.json", {"kind": self.name, "label_names": names, "prefix": "",
-                                          "params": dataclasses.asdict(model), "seed": seed})
+        ModelCard(kind=self.name, label_names=names, params=dataclasses.asdict(model), seed=seed).write(out)
         val = pq.read_table(tokenized / "validation.parquet").to_pydict()
-        scores = self.backend("counts", out, {}, "cpu", 1, None)[0](val["text"])
+        scores = self.backend("counts", out, None, "cpu", 1, None)[0](val["text"])
         accuracy = float((scores.argmax(axis=1) == np.asarray(val["label"])).mean())
         with train.open_live(live_dir) as live:
             live.log_metric("eval/accuracy", accuracy)
@@ -96,13 +96,13 @@ class Centroid(ModelKind):
     def hyperparameters(self, model) -> dict:
         return dataclasses.asdict(model.settings)
 
-    def encoder(self, model_dir: Path, card: dict):
+    def encoder(self, model_dir: Path, card):
         return _Texts()
 
-    def variants(self, device: str, cfg) -> list[str] | str:
-        return ["counts"] if device == "cpu" else "not applicable (CPU-only model)"
+    def variants(self, device: str, cfg):
+        return ["counts"] if device == "cpu" else Unmeasured("not_applicable", "CPU-only model")
 
-    def backend(self, variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir):
+    def backend(self, variant: str, model_dir: Path, card, device: str, threads: int, workdir):
         from safetensors.numpy import load_file
 
         from textcls.io import read_json

@@ -62,7 +62,7 @@ def peak_memory_cpu(model_dir: Path, variant: str, threads: int, workdir: Path, 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_variant(variant: str, device: str, model_dir: Path, card: dict, test: dict, cfg: BenchmarkParams,
+def run_variant(variant: str, device: str, model_dir: Path, card, test: dict, cfg: BenchmarkParams,
                 threads: int, workdir: Path) -> dict:
     import torch
 
@@ -104,4 +104,55 @@ def summarize(variants: dict, price_per_hour: float, llm_price: float, max_accur
             "cost_per_1m_tokens_usd"] > 0 else None
     acceptable = [v for v, r in measured.items() if r["accuracy_delta"] >= -max_accuracy_drop]
     best = min(acceptable, key=lambda v: variants[v]["latency_ms"]["p50"])
-    return {"reference_variant": reference, "best_variant": best, "variants": variants}
+    return {"status": "measured", "reference_variant": reference, "best_variant": best, "variants": variants}
+
+
+def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, hardware: dict, train_metrics: dict,
+                    cfg: BenchmarkParams, seed: int) -> dict:
+    """The benchmark report of one trained model: every variant its kind runs on each device (the kind says
+    which, or why none: :class:`textcls.records.Unmeasured`), summarised per device, with its size,
+    parameter count, training time and the hardware it was measured on."""
+    import tempfile
+
+    import pyarrow.parquet as pq
+    import torch
+
+    from textcls import kinds
+    from textcls.records import ModelCard, Unmeasured
+    from textcls.serving import runtime
+
+    started = time.perf_counter()
+    card = ModelCard.read(model_dir)
+    table = pq.read_table(Path(prepared) / "test.parquet")
+    texts, labels = table.column("text").to_pylist(), table.column("label").to_numpy()
+    rng = np.random.default_rng(seed)
+    sample = [texts[i] for i in rng.choice(len(texts), min(cfg.latency_texts, len(texts)), replace=False)]
+    threads = cfg.threads or runtime.configure_threads()
+    torch.set_num_threads(threads)
+    result = {"dataset": dataset, "model": name, "kind": card.kind, "params": train_metrics["params"],
+              "train_time_s": train_metrics["train_time_s"], "threads": threads, "hardware": hardware,
+              "size_mb": round(sum(p.stat().st_size for p in Path(model_dir).glob("*.safetensors")) / 2**20, 3)}
+    test = {"texts": texts, "labels": labels, "sample": sample}
+    oom = runtime.out_of_memory_hint(f"Benchmarking {name} (benchmark.batch_sizes {cfg.batch_sizes})",
+                                     "drop the largest of benchmark.batch_sizes in params.yaml")
+    with tempfile.TemporaryDirectory(prefix="textcls-bench-") as workdir, oom:
+        for device in ("cpu", "cuda"):
+            variants = kinds.get(card.kind).variants(device, cfg)
+            if isinstance(variants, Unmeasured):
+                result[device] = variants.to_json()
+                continue
+            rows = {}
+            for variant in variants:
+                logger.info("%s/%s: %s on %s", dataset, name, variant, device)
+                try:
+                    rows[variant] = run_variant(variant, device, Path(model_dir), card, test, cfg, threads,
+                                                Path(workdir))
+                except Exception as err:  # e.g. an architecture the ONNX exporter cannot trace: say so, go on
+                    if variant == variants[0]:
+                        raise  # without the baseline there is nothing to compare with
+                    logger.warning("%s failed on %s: %s", variant, device, err)
+                    rows[variant] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}
+            result[device] = summarize(rows, cfg.price_per_hour[device], cfg.llm_api_price_per_1m_tokens,
+                                       cfg.max_accuracy_drop)
+    result["benchmark_time_s"] = round(time.perf_counter() - started, 1)
+    return result

@@ -29,11 +29,12 @@ def main() -> int:
     job = json.loads(sys.stdin.read())
     import torch  # noqa: F401  (imports count in the baseline, not in the model)
 
+    from textcls.records import ModelCard
     from textcls.serving import inference
 
     baseline = rss_mb()
     model_dir, workdir = Path(job["model_dir"]), Path(job["workdir"])
-    card = inference.load_card(model_dir)
+    card = ModelCard.read(model_dir)
     torch.set_num_threads(job["threads"])
     encoder = inference.make_encoder(model_dir, card)
     backend, _ = inference.build_backend(job["variant"], model_dir, card, "cpu", job["threads"], workdir)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from textcls.errors import TextclsError
+from textcls.records import Unmeasured
 
 
 class ModelKind:
@@ -36,15 +37,15 @@ class ModelKind:
         """What the model was trained with (recorded in the train metrics)."""
         raise NotImplementedError
 
-    def encoder(self, model_dir: Path, card: dict) -> Callable[[list[str]], Any]:
+    def encoder(self, model_dir: Path, card) -> Callable[[list[str]], Any]:
         """Raw texts -> the inputs a backend takes, exactly as serving would; with ``real_tokens(batch)``."""
         raise NotImplementedError
 
-    def variants(self, device: str, cfg) -> list[str] | str:
+    def variants(self, device: str, cfg) -> list[str] | Unmeasured:
         """The inference variants benchmarked on ``device`` (``"cpu"``/``"cuda"``), or why there are none."""
         raise NotImplementedError
 
-    def backend(self, variant: str, model_dir: Path, card: dict, device: str, threads: int,
+    def backend(self, variant: str, model_dir: Path, card, device: str, threads: int,
                 workdir: Path | None) -> tuple[Callable[[Any], Any], float]:
         """(a callable inputs -> logits or log-probabilities, seconds spent preparing it)."""
         raise NotImplementedError

@@ -13,8 +13,8 @@ from textcls.kinds.base import ModelKind, register
 class TextEncoder:
     """TF-IDF's input is the text itself (with the model's prefix); its 'tokens' are whitespace words."""
 
-    def __init__(self, card: dict):
-        self.prefix = card["prefix"]
+    def __init__(self, card):
+        self.prefix = card.prefix
 
     def __call__(self, texts: list[str]) -> list[str]:
         from textcls.data.tokenization import with_prefix
@@ -48,9 +48,9 @@ class Tfidf(ModelKind):
 
     def train(self, tokenized: Path, model, seed: int, out: Path, checkpoints: Path, live_dir: Path) -> dict:
         from textcls.kinds import tfidf_model as baseline
-        from textcls.sources import models
         from textcls.training import train
-        from textcls.io import read_json, write_json
+        from textcls.io import read_json
+        from textcls.records import ModelCard
         from textcls.data.tokenization import read_split
 
         meta = read_json(tokenized / "meta.json")
@@ -59,9 +59,8 @@ class Tfidf(ModelKind):
             train_split.column("text").to_pylist(), train_split.column("label").to_numpy(),
             val_split.column("text").to_pylist(), val_split.column("label").to_numpy(), model.tfidf, seed)
         clf.save(out, model.tfidf)
-        write_json(out / models.MODEL_CARD, {"kind": self.name, "label_names": meta["label_names"],
-                                             "prefix": meta["prefix"], "params": dataclasses.asdict(model),
-                                             "seed": seed})
+        ModelCard(kind=self.name, label_names=meta["label_names"], prefix=meta["prefix"],
+                  params=dataclasses.asdict(model), seed=seed).write(out)
         with train.open_live(live_dir) as live:  # fitted in one step: its validation scores as step 0
             for name in ("accuracy", "f1_macro", "loss"):
                 live.log_metric(f"eval/{name}", metrics[f"val_{name}"])
@@ -70,18 +69,20 @@ class Tfidf(ModelKind):
     def hyperparameters(self, model) -> dict:
         return dataclasses.asdict(model.tfidf)
 
-    def encoder(self, model_dir: Path, card: dict):
+    def encoder(self, model_dir: Path, card):
         return TextEncoder(card)
 
-    def variants(self, device: str, cfg) -> list[str] | str:
-        return ["sklearn"] if device == "cpu" else "not applicable (CPU-only model)"
+    def variants(self, device: str, cfg):
+        from textcls.records import Unmeasured
 
-    def backend(self, variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir: Path | None):
+        return ["sklearn"] if device == "cpu" else Unmeasured("not_applicable", "CPU-only model")
+
+    def backend(self, variant: str, model_dir: Path, card, device: str, threads: int, workdir: Path | None):
         import numpy as np
 
         from textcls.kinds.tfidf_model import TfidfClassifier
         from textcls.config.params import TfidfParams
 
         start = time.perf_counter()
-        clf = TfidfClassifier.load(model_dir, TfidfParams(**card["params"]["tfidf"]))
+        clf = TfidfClassifier.load(model_dir, TfidfParams(**card.params["tfidf"]))
         return (lambda texts: np.log(np.clip(clf.predict_proba(texts), 1e-12, 1.0))), time.perf_counter() - start

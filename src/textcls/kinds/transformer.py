@@ -27,16 +27,18 @@ class Transformer(ModelKind):
     def hyperparameters(self, model) -> dict:
         return dataclasses.asdict(model.train)
 
-    def encoder(self, model_dir: Path, card: dict):
+    def encoder(self, model_dir: Path, card):
         from textcls.serving.inference import Encoder
 
         return Encoder(model_dir, card)
 
-    def variants(self, device: str, cfg) -> list[str] | str:
+    def variants(self, device: str, cfg):
         import torch
 
+        from textcls.records import Unmeasured
+
         if device == "cuda" and not torch.cuda.is_available():
-            return "unavailable"
+            return Unmeasured("unavailable", "no CUDA GPU on this machine")
         variants = cfg.cpu_variants if device == "cpu" else cfg.cuda_variants
         if device == "cuda" and not torch.cuda.is_bf16_supported():
             from textcls.serving.backends import VARIANTS
@@ -44,7 +46,7 @@ class Transformer(ModelKind):
             variants = [v for v in variants if not VARIANTS[v].needs_bf16]
         return list(variants)
 
-    def backend(self, variant: str, model_dir: Path, card: dict, device: str, threads: int, workdir: Path | None):
+    def backend(self, variant: str, model_dir: Path, card, device: str, threads: int, workdir: Path | None):
         from textcls.serving import backends
 
         return backends.build(variant, model_dir, device, threads, workdir, self.encoder(model_dir, card).input_names)

@@ -9,6 +9,7 @@ from typing import Sequence
 import pandas as pd
 import pyarrow.parquet as pq
 
+from textcls import records
 from textcls.errors import TextclsError
 from textcls.io import read_json
 from textcls.config.params import Entry
@@ -27,8 +28,9 @@ def benchmark_columns(bench: dict) -> dict:
     row = {"size_mb": bench.get("size_mb")}
     for device, prefix in (("cpu", "cpu"), ("cuda", "gpu")):
         result = bench.get(device)
-        if not isinstance(result, dict):  # "unavailable" / "not applicable": no numbers, never zeros
-            row.update({f"{prefix}_variant": result, f"{prefix}_p50_ms": None, f"{prefix}_p95_ms": None})
+        if not records.is_measured(result):  # unavailable / not applicable: no numbers, never zeros
+            row.update({f"{prefix}_variant": records.unmeasured_label(result), f"{prefix}_p50_ms": None,
+                        f"{prefix}_p95_ms": None})
             continue
         best = result["variants"][result["best_variant"]]
         row.update({f"{prefix}_variant": result["best_variant"], f"{prefix}_accuracy": best["accuracy"],

@@ -12,29 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls.sources import models
-from textcls.errors import ModelSourceError
-from textcls.io import read_json
+from textcls.records import ModelCard
 from textcls.data.tokenization import with_prefix
-
-
-def load_card(folder: Path) -> dict:
-    card = Path(folder) / models.MODEL_CARD
-    if not card.is_file():
-        raise ModelSourceError(f"{folder} has no {models.MODEL_CARD}: not a model saved by the train stage. "
-                               "Fix: run `dvc repro train` first, or check the path.")
-    return read_json(card)
 
 
 class Encoder:
     """Raw texts -> tokenizer inputs exactly as serving would (prefix, truncation, padding per batch)."""
 
-    def __init__(self, model_dir: Path, card: dict):
+    def __init__(self, model_dir: Path, card: ModelCard):
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True,
-                                                       trust_remote_code=models.trusts_remote_code(card))
-        self.prefix, self.max_length = card["prefix"], card["max_length"]
+                                                       trust_remote_code=card.trusts_remote_code)
+        self.prefix, self.max_length = card.prefix, card.max_length
 
     def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
         enc = self.tokenizer(with_prefix(texts, self.prefix), truncation=True, max_length=self.max_length,
@@ -50,20 +40,20 @@ class Encoder:
         return int(batch["attention_mask"].sum())
 
 
-def make_encoder(model_dir: Path, card: dict):
+def make_encoder(model_dir: Path, card: ModelCard):
     """Raw texts -> the inputs of the model's kind, as serving would encode them."""
     from textcls import kinds
 
-    return kinds.get(card["kind"]).encoder(model_dir, card)
+    return kinds.get(card.kind).encoder(model_dir, card)
 
 
-def build_backend(variant: str | None, model_dir: Path, card: dict, device: str, threads: int,
+def build_backend(variant: str | None, model_dir: Path, card: ModelCard, device: str, threads: int,
                   workdir: Path | None):
     """(backend, seconds to prepare it) for one inference variant of the model's kind; None: the kind's
     reference way (``eager_fp32`` for transformers), as evaluation uses it."""
     from textcls import kinds
 
-    kind = kinds.get(card["kind"])
+    kind = kinds.get(card.kind)
     return kind.backend(variant or kind.reference_variant, model_dir, card, device, threads, workdir)
 
 

@@ -20,11 +20,9 @@ import os
 from pathlib import Path
 
 from textcls.errors import ModelSourceError
-from textcls.io import read_json
 
 logger = logging.getLogger(__name__)
 
-MODEL_CARD = "textcls.json"  # written beside a trained model: kind, input prefix, max_length, label names
 
 OFFLINE_HINT = (
     "If this machine is offline, use the offline profile: the default params.yaml reads data from "
@@ -197,20 +195,15 @@ def keep_layers(model, layers: list[int]):
     return model
 
 
-def trusts_remote_code(card: dict) -> bool:
-    """Whether the params entry a trained model came from (recorded in its model card) enabled
-    ``trust_remote_code``."""
-    return card.get("params", {}).get("trust_remote_code") is True
-
-
 def load_trained(model_dir: str | Path):
     """A fine-tuned model saved by the train stage (local, safetensors only). Code shipped with it runs only
     if its params entry enabled ``trust_remote_code`` when it was trained."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     check_safetensors(str(model_dir))
-    card = Path(model_dir) / MODEL_CARD
-    trust = card.is_file() and trusts_remote_code(read_json(card))
+    from textcls.records import MODEL_CARD, ModelCard
+
+    trust = (Path(model_dir) / MODEL_CARD).is_file() and ModelCard.read(model_dir).trusts_remote_code
     try:
         tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=trust)
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True,

@@ -31,6 +31,7 @@ from textcls.sources import models
 from textcls.serving import runtime
 from textcls.errors import TextclsError
 from textcls.io import read_json, write_json
+from textcls.records import ModelCard
 from textcls.config.params import ModelParams
 from textcls.data.tokenization import read_split
 
@@ -276,13 +277,11 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
     best = max((h for h in trainer.state.log_history if "eval_accuracy" in h), key=lambda h: h["eval_accuracy"])
     trainer.model.save_pretrained(str(out))  # not trainer.save_model: it adds a pickled training_args.bin
     tokenizer.save_pretrained(str(out))
-    write_json(out / models.MODEL_CARD, {
-        "kind": "transformer", "label_names": label_names, "prefix": meta["prefix"],
-        "max_length": meta["max_length"], "source": model.source, "params": dataclasses.asdict(model),
-        "source_revision": model.revision, "source_commit": models.resolved_commit(model.source, model.revision),
-        "tokenizer_source": meta.get("tokenizer_source"), "tokenizer_commit": meta.get("tokenizer_commit"),
-        "seed": seed,
-    })
+    ModelCard(kind="transformer", label_names=label_names, prefix=meta["prefix"], max_length=meta["max_length"],
+              source=model.source, params=dataclasses.asdict(model), source_revision=model.revision,
+              source_commit=models.resolved_commit(model.source, model.revision),
+              tokenizer_source=meta.get("tokenizer_source"), tokenizer_commit=meta.get("tokenizer_commit"),
+              seed=seed).write(out)
     if trainer.is_world_process_zero():
         shutil.rmtree(checkpoints, ignore_errors=True)
     train_rows = len(train_ds)

@@ -1,0 +1,79 @@
+"""A prompted LLM (``llms:`` entry) as a leaderboard entry: the same records a trained model gets.
+
+:func:`score_llm` draws the demonstrations (seeded) from the train split, answers a seeded subsample of
+the test split, and returns what train + evaluate + benchmark give a trained model: eval metrics (plus
+tokens, invalid answers and cost), train metrics (parameters; no training), a benchmark report (batch-1
+latency and cost) and the scored test rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from textcls.bench.latency import Latency
+from textcls.data.prepared import Prepared
+from textcls.eval.run import Scored, score_metrics
+from textcls.llm import fewshot, prompting
+from textcls.records import Unmeasured
+
+
+def score_llm(dataset: str, name: str, weights_dir: Path, prepared: Prepared, hardware: dict, params):
+    """(eval metrics, train metrics, benchmark report, scored test rows) of the ``llms.<name>`` entry."""
+    from textcls.config.params import lookup
+    from textcls.serving import runtime
+
+    cfg = lookup(params.llms, name, "llms")
+    names = prepared.label_names
+    train, test = prepared.frame("train"), prepared.frame("test")
+    test_rows_available = len(test)
+    rng = np.random.default_rng(params.base.seed)
+    if cfg.max_test_rows is not None and cfg.max_test_rows < len(test):
+        test = test.iloc[np.sort(rng.choice(len(test), cfg.max_test_rows, replace=False))]
+    shots = prompting.select_shots(train["label"].to_numpy(), len(names), cfg.shots_per_class, params.base.seed)
+    demos = [(train["text"].iat[i], int(train["label"].iat[i])) for i in shots]
+    texts, labels = test["text"].tolist(), test["label"].to_numpy()
+    local = cfg.backend == "local"
+    device = runtime.resolve_device(params.evaluate.device) if local else "remote"
+    if local:
+        runtime.configure_threads()
+        result = fewshot.run_local(cfg, Path(weights_dir), names, demos, texts, device)
+    else:
+        fallback = int(train["label"].value_counts().idxmax())
+        result = fewshot.run_http(cfg, names, demos, texts, fallback)
+
+    scored = Scored(test["row"].to_numpy(), labels, result.probs, names)
+    metrics = score_metrics(scored, params.evaluate.bootstrap_resamples, params.evaluate.calibration_bins,
+                            params.base.seed)
+    latency = Latency.from_values(result.seconds).to_dict()
+    bench_device = "cuda" if device == "cuda" else "cpu"
+    cost = fewshot.costs(result, cfg.price_per_1m_tokens, params.benchmark.price_per_hour[bench_device])
+    total_s = float(sum(result.seconds))
+    metrics.update(dataset=dataset, model=name, kind="llm", backend=cfg.backend, device=device,
+                   shots_per_class=cfg.shots_per_class, test_rows=len(texts), test_rows_available=test_rows_available,
+                   invalid_answers=result.invalid_answers, probabilities=result.probabilities,
+                   tokens_processed=result.tokens_processed,
+                   prompt_tokens_per_example=round(result.prompt_tokens_per_example, 1),
+                   latency_ms=latency, eval_time_s=round(total_s + result.prefix_s, 3), **cost,
+                   comparable_to_published=False)
+    train_metrics = {"dataset": dataset, "model": name, "kind": "llm", "params": result.params,
+                     "train_time_s": 0.0, "device": device, "precision": "fp32" if local else None,
+                     "seed": params.base.seed, "shots_per_class": cfg.shots_per_class,
+                     "hyperparameters": {k: v for k, v in vars(cfg).items() if k != "name"}}
+    variant = {"latency_ms": latency, "samples_per_s": round(len(texts) / total_s, 3),
+               "tokens_per_s": round(result.tokens_processed / (total_s + result.prefix_s), 1),
+               "accuracy": metrics["accuracy"], "speedup_p50": 1.0, "accuracy_delta": 0.0,
+               "model_rss_mb": result.model_rss_mb, **cost}
+    measured = {"status": "measured", "reference_variant": "fewshot", "best_variant": "fewshot",
+                "variants": {"fewshot": variant}}
+    if local:
+        other = Unmeasured("not_measured", "the few-shot stage runs on one device").to_json()
+        devices = {d: measured if d == bench_device else other for d in ("cpu", "cuda")}
+        size_mb = round(sum(p.stat().st_size for p in Path(weights_dir).glob("*.safetensors")) / 2**20, 3)
+    else:
+        remote = Unmeasured("not_applicable", "remote endpoint; latency in the eval metrics").to_json()
+        devices, size_mb = {"cpu": remote, "cuda": remote}, None
+    bench = {"dataset": dataset, "model": name, "kind": "llm", "params": result.params, "train_time_s": 0.0,
+             "hardware": hardware, "size_mb": size_mb, **devices}
+    return metrics, train_metrics, bench, scored
