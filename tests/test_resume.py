@@ -20,7 +20,7 @@ import pytest
 import yaml
 from conftest import new_toy_project, run_cmd, toy_datasets, write_tiny_bert, write_toy_data
 
-from textcls.training import train
+from textcls.training import checkpoints
 from textcls.config.params import ModelParams, TokenizerParams, TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,41 +43,41 @@ def fake_checkpoint(folder: Path, step: int, complete: bool = True) -> Path:
 def test_same_run_resumes_from_its_newest_checkpoint(tmp_path):
     """Check that a run with the recorded fingerprint gets the highest-step checkpoint back, folder kept."""
     folder = tmp_path / "ckpt"
-    assert train.start_checkpoints(folder, "run-a") is None  # nothing yet: a fresh folder with the fingerprint
+    assert checkpoints.start_checkpoints(folder, "run-a") is None  # nothing yet: a fresh folder with the fingerprint
     fake_checkpoint(folder, 9)
     newest = fake_checkpoint(folder, 18)
-    assert train.start_checkpoints(folder, "run-a") == str(newest)
+    assert checkpoints.start_checkpoints(folder, "run-a") == str(newest)
     assert (folder / "checkpoint-9").is_dir()
 
 
 def test_checkpoint_killed_while_saving_is_skipped(tmp_path):
     """Check that a checkpoint without (or with a half-written) trainer_state.json is never resumed from."""
     folder = tmp_path / "ckpt"
-    train.start_checkpoints(folder, "run-a")
+    checkpoints.start_checkpoints(folder, "run-a")
     older = fake_checkpoint(folder, 9)
     fake_checkpoint(folder, 18, complete=False)
-    assert train.start_checkpoints(folder, "run-a") == str(older)
+    assert checkpoints.start_checkpoints(folder, "run-a") == str(older)
     (older / "trainer_state.json").write_text('{"global_st')  # killed mid-write
-    assert train.resumable_checkpoint(folder, "run-a") is None
+    assert checkpoints.resumable_checkpoint(folder, "run-a") is None
 
 
 def test_changed_run_clears_the_old_checkpoints(tmp_path):
     """Check that another fingerprint (params, data or seed changed) starts from scratch and clears the folder."""
     folder = tmp_path / "ckpt"
-    train.start_checkpoints(folder, "run-a")
+    checkpoints.start_checkpoints(folder, "run-a")
     fake_checkpoint(folder, 9)
-    assert train.start_checkpoints(folder, "run-b") is None
+    assert checkpoints.start_checkpoints(folder, "run-b") is None
     assert not list(folder.glob("checkpoint-*"))
-    assert json.loads((folder / train.RUN_FILE).read_text()) == {"fingerprint": "run-b"}
+    assert json.loads((folder / checkpoints.RUN_FILE).read_text()) == {"fingerprint": "run-b"}
 
 
 def test_folder_without_fingerprint_is_not_resumed(tmp_path):
     """Check that checkpoints of unknown origin (no run file, or an unreadable one) are not resumed from."""
     folder = tmp_path / "ckpt"
     fake_checkpoint(folder, 9)
-    assert train.resumable_checkpoint(folder, "run-a") is None
-    (folder / train.RUN_FILE).write_text("not json")
-    assert train.resumable_checkpoint(folder, "run-a") is None
+    assert checkpoints.resumable_checkpoint(folder, "run-a") is None
+    (folder / checkpoints.RUN_FILE).write_text("not json")
+    assert checkpoints.resumable_checkpoint(folder, "run-a") is None
 
 
 def test_fingerprint_follows_params_seed_and_data(tmp_path):
@@ -86,15 +86,15 @@ def test_fingerprint_follows_params_seed_and_data(tmp_path):
     data.mkdir()
     (data / "train.parquet").write_bytes(b"rows")
     model = ModelParams(name="m", kind="transformer", source="src", tokenizer=TokenizerParams(), train=TrainParams())
-    base = train.run_fingerprint(data, model, 42, "cpu", "fp32")
-    assert train.run_fingerprint(data, model, 42, "cpu", "fp32") == base
+    base = checkpoints.run_fingerprint(data, model, 42, "cpu", "fp32")
+    assert checkpoints.run_fingerprint(data, model, 42, "cpu", "fp32") == base
     other_lr = ModelParams(name="m", kind="transformer", source="src", tokenizer=TokenizerParams(),
                            train=TrainParams(lr=1e-3))
-    assert train.run_fingerprint(data, other_lr, 42, "cpu", "fp32") != base
-    assert train.run_fingerprint(data, model, 7, "cpu", "fp32") != base
-    assert train.run_fingerprint(data, model, 42, "cpu", "fp32", np.ones((1, 2))) != base
+    assert checkpoints.run_fingerprint(data, other_lr, 42, "cpu", "fp32") != base
+    assert checkpoints.run_fingerprint(data, model, 7, "cpu", "fp32") != base
+    assert checkpoints.run_fingerprint(data, model, 42, "cpu", "fp32", np.ones((1, 2))) != base
     (data / "train.parquet").write_bytes(b"other rows")
-    assert train.run_fingerprint(data, model, 42, "cpu", "fp32") != base
+    assert checkpoints.run_fingerprint(data, model, 42, "cpu", "fp32") != base
 
 
 # --------------------------------------------------------------------------- kill -9, then dvc repro

@@ -30,6 +30,7 @@ class TextEncoder:
 class Tfidf(ModelKind):
     name = "tfidf"
     reference_variant = "sklearn"
+    label = "TF-IDF"
 
     def tokenize(self, prepared: Path, model, cfg, out: Path) -> dict:
         import pyarrow as pa
@@ -44,7 +45,7 @@ class Tfidf(ModelKind):
             texts = with_prefix(table.column("text").to_pylist(), prefix)
             pq.write_table(pa.table({"text": texts, "label": table.column("label")}), out / f"{split}.parquet")
             stats[split] = {"rows": table.num_rows}
-        return {"kind": "tfidf", "prefix": prefix, "splits": stats}
+        return {"kind": self.name, "prefix": prefix, "splits": stats}
 
     def train(self, tokenized: Path, model, seed: int, out: Path, checkpoints: Path, live_dir: Path) -> dict:
         from textcls.kinds import tfidf_model as baseline
