@@ -7,7 +7,7 @@ import pytest
 
 from textcls.report import recommend
 from textcls.errors import ParamsError
-from textcls.config.params import RecommendParams, build
+from textcls.config.params import RecommendParams, validate
 
 
 def _row(model, acc, p95, rss, cost, params=1_000_000, dataset="ag_news", gpu="unavailable"):
@@ -114,4 +114,4 @@ def test_each_data_set_gets_its_own_recommendation():
 def test_bad_constraints_name_the_key(raw, match):
     """Check that recommend params are validated with the key in the message."""
     with pytest.raises(ParamsError, match=match):
-        build(RecommendParams, raw, "recommend")
+        validate(RecommendParams, raw, "recommend")

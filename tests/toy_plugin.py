@@ -15,19 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from textcls.serving.backends import TorchBackend, Variant, register_variant
-from textcls.errors import ParamsError
 from textcls.kinds import ModelKind, register
+from textcls.config.fields import Field, Number, schema
 from textcls.config.params import register_kind_schema
 from textcls.records import ModelCard, Unmeasured
 
 
-@dataclasses.dataclass(frozen=True)
+@schema
 class CentroidParams:
-    smoothing: float = 1.0  # additive (Laplace) smoothing of the word counts
+    """The keys a `kind: centroid` entry may set, declared like the built-in kinds' (messages name the key)."""
 
-    def __post_init__(self):
-        if not self.smoothing > 0:
-            raise ParamsError(f"The 'smoothing' parameter must be a number > 0. Got {self.smoothing!r} instead.")
+    smoothing: Number = Field(1.0, gt=0)  # additive (Laplace) smoothing of the word counts
 
 
 register_kind_schema("centroid", CentroidParams)

@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import pandas as pd
-import yaml
 
 from textcls.errors import ParamsError, TextclsError
 from textcls.config.params import KIND_SCHEMAS, Params, parse_params, training_seed
+from textcls.tools.experiment_config import HPARAM_FACTORS, WORKFLOWS, load_config, with_values
+
+__all__ = ["HPARAM_FACTORS", "WORKFLOWS", "Experiment", "exp_show_records", "load_config", "parse_queue_status",
+           "plan", "results_table", "with_values"]
 
 logger = logging.getLogger(__name__)
-
-WORKFLOWS = ("lr", "data_efficiency", "seeds", "hparams")
-HPARAM_FACTORS = ("lr", "batch_size", "epochs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,77 +41,6 @@ class Experiment:
         for override in self.overrides:
             command += ["-S", f"++{override}"]
         return command + list(self.targets)
-
-
-# workflow -> {grid key: (kind, lower bound, bound included)}: the lists each workflow's grid is made of
-GRIDS = {"lr": {"values": ("number", 0, False)}, "data_efficiency": {"n_per_class": ("integer", 1, True)},
-         "seeds": {"values": ("integer", 0, True)},
-         "hparams": {"lr": ("number", 0, False), "batch_size": ("integer", 1, True), "epochs": ("number", 0, False)}}
-GRID_KEYS = {"lr": "values", "data_efficiency": "n_per_class", "seeds": "values"}  # what --values replaces
-
-
-def _check_grid(values, key: str, rule: tuple, where: str) -> None:
-    """A non-empty list of distinct finite numbers (integers where the rule says so) above its lower bound."""
-    kind, lower, inclusive = rule
-
-    def ok(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or abs(v) == float("inf"):
-            return False
-        return (kind == "number" or isinstance(v, int)) and (v >= lower if inclusive else v > lower)
-
-    if not (isinstance(values, list) and values and all(ok(v) for v in values) and len(set(values)) == len(values)):
-        bound = f"{'>=' if inclusive else '>'} {lower}"
-        raise ParamsError(f"The {key!r} setting in {where} must be a non-empty list of distinct {kind}s {bound}. "
-                          f"Got {values!r} instead.")
-
-
-def load_config(path: str | Path) -> dict:
-    """Read and check configs/experiments.yaml: one mapping per workflow, each with its grid lists."""
-    from textcls.config.params import YamlLoader  # YAML 1.2 floats: 1e-5 is a number
-
-    path = Path(path)
-    if not path.is_file():
-        raise TextclsError(f"{path} not found. Fix: run from the project root or pass --config.")
-    try:
-        cfg = yaml.load(path.read_text(encoding="utf-8"), Loader=YamlLoader) or {}  # noqa: S506 (a SafeLoader)
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path} is not valid YAML: {err}") from None
-    unknown = sorted(set(cfg) - set(WORKFLOWS)) if isinstance(cfg, dict) else ["(not a mapping)"]
-    if unknown:
-        raise ParamsError(f"Unknown workflow {unknown[0]!r} in {path}. Valid: {', '.join(WORKFLOWS)}.")
-    for workflow, grid in GRIDS.items():
-        section = cfg.get(workflow)
-        if not isinstance(section, dict):
-            raise ParamsError(f"The {workflow!r} setting in {path} must be a mapping with {', '.join(grid)}. "
-                              f"Got {section!r} instead.")
-        for key, rule in grid.items():
-            _check_grid(section.get(key), f"{workflow}.{key}", rule, str(path))
-    per_model = cfg["lr"].get("per_model") or {}
-    if not isinstance(per_model, dict):
-        raise ParamsError(f"The 'lr.per_model' setting in {path} must be a mapping model -> list of rates. "
-                          f"Got {per_model!r} instead.")
-    for model, rates in per_model.items():
-        _check_grid(rates, f"lr.per_model.{model}", GRIDS["lr"]["values"], str(path))
-    baseline = cfg["hparams"].get("baseline")
-    if baseline is not None and (not isinstance(baseline, dict) or any(
-            baseline.get(f) not in cfg["hparams"][f] for f in HPARAM_FACTORS)):
-        raise ParamsError(f"The 'hparams.baseline' setting in {path} must be one point of the grid "
-                          f"({', '.join(HPARAM_FACTORS)} each from its list). Got {baseline!r} instead.")
-    return cfg
-
-
-def with_values(cfg: dict, workflow: str, values: Optional[list]) -> dict:
-    """``cfg`` with the workflow's grid replaced by ``values`` (from the command line), if given."""
-    if not values:
-        return cfg
-    if workflow not in GRID_KEYS:
-        raise ParamsError(f"--values replaces the grid of {', '.join(GRID_KEYS)}; edit configs/experiments.yaml "
-                          f"for the {workflow} grid.")
-    rule = GRIDS[workflow][GRID_KEYS[workflow]]
-    if rule[0] == "integer":
-        values = [int(v) if float(v).is_integer() else v for v in values]
-    _check_grid(list(values), f"{workflow}.{GRID_KEYS[workflow]}", rule, "--values")
-    return {**cfg, workflow: {**cfg[workflow], GRID_KEYS[workflow]: list(values)}}
 
 
 def _select(names: Optional[Iterable[str]], known: dict, what: str) -> list[str]:
