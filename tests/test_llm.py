@@ -132,10 +132,10 @@ def test_machine_cost_follows_measured_speed():
     run = fewshot.FewShotRun(probs=np.ones((4, 2)) / 2, seconds=[0.5] * 4, tokens_processed=3600,
                              prompt_tokens_per_example=100)
     cost = fewshot.costs(run, None, price_per_hour=3.6)
-    assert cost["cost_per_1k_examples_usd"] == pytest.approx(3.6 * 0.5 * 1000 / 3600)
-    assert cost["cost_per_1m_tokens_usd"] == pytest.approx(3.6 / (1800 * 3600) * 1e6)
+    assert cost["cost_per_1k_texts_usd"] == pytest.approx(3.6 * 0.5 * 1000 / 3600)  # 0.5 s per text at 3.6 USD/h
+    assert set(cost) == {"cost_per_1k_texts_usd", "cost_basis"}  # no per-token cost: tokens differ across kinds
     api = fewshot.costs(run, 0.5, price_per_hour=3.6)
-    assert api["cost_per_1k_examples_usd"] == pytest.approx(0.5 * 100 * 1000 / 1e6)
+    assert api["cost_per_1k_texts_usd"] == pytest.approx(0.5 * 100 * 1000 / 1e6)
 
 
 def test_materialize_saves_a_local_llm_as_safetensors(tiny_llama_dir, tmp_path):

@@ -229,7 +229,7 @@ def test_run_http_predicts_valid_labels_and_counts_invalid_answers(stub):
     assert result.tokens_processed == 5 * 105 and result.prompt_tokens_per_example == 105
     assert len(result.seconds) == 5 and len(stub.requests) == 5
     cost = fewshot.costs(result, price_per_1m_tokens=0.15, price_per_hour=0.10)
-    assert cost["cost_per_1k_examples_usd"] == pytest.approx(0.15 * 105 * 1000 / 1e6)
+    assert cost["cost_per_1k_texts_usd"] == pytest.approx(0.15 * 105 * 1000 / 1e6)
 
 
 def test_costs_of_an_endpoint_without_usage(stub):
@@ -239,7 +239,7 @@ def test_costs_of_an_endpoint_without_usage(stub):
     result = fewshot.run_http(cfg, NAMES, [("a", 0), ("b", 1), ("c", 2)], ["world"], fallback=0)
     assert result.tokens_processed == 0
     cost = fewshot.costs(result, price_per_1m_tokens=None, price_per_hour=0.10)
-    assert cost["cost_per_1k_examples_usd"] > 0 and cost["cost_per_1m_tokens_usd"] is None  # per token: unknown
+    assert cost["cost_per_1k_texts_usd"] > 0  # from the measured time, with no token usage reported
 
 
 # --------------------------------------------------------------------------- 5-6. the stage
@@ -253,7 +253,7 @@ def test_stage_end_to_end_writes_metrics_and_never_the_key(stub, stage_setup, fe
     assert fewshot_stage.main(argv) == 0
 
     metrics = json.loads(paths["metrics"].read_text(encoding="utf-8"))
-    for key in ("accuracy", "n", "tokens_processed", "cost_per_1k_examples_usd", "invalid_answers"):
+    for key in ("accuracy", "n", "tokens_processed", "cost_per_1k_texts_usd", "invalid_answers"):
         assert key in metrics, key
     assert metrics["kind"] == "llm" and metrics["n"] == 4 and metrics["invalid_answers"] == 1
     assert metrics["tokens_processed"] == 4 * 105

@@ -86,7 +86,7 @@ def repo(tmp_path_factory) -> Path:
     params["llms"] = {"tinylm": {"backend": "local", "source": str(root / "tiny-llama"), "shots_per_class": 1,
                                  "max_test_rows": 10, "max_text_tokens": 16}}
     params["tokenize"]["max_length"] = 32
-    params["benchmark"].update(warmup=1, min_iterations=3, min_seconds=0.0, latency_texts=5, batch_sizes=[1, 4],
+    params["benchmark"].update(warmup=1, repeats=6, throughput_texts=5, batch_sizes=[1, 4],
                                throughput_min_seconds=0.0, cpu_variants=["eager_fp32", "onnx_int8"])
     repo = new_toy_project(root, params)
     proc = run(["dvc", "repro"], repo)
@@ -143,16 +143,17 @@ def test_benchmark_reports_latency_per_variant_and_no_gpu_honestly(repo):
     assert list(variants) == ["eager_fp32", "onnx_int8"] and bench["cpu"]["reference_variant"] == "eager_fp32"
     for row in variants.values():
         lat = row["latency_ms"]
-        assert lat["count"] >= 3 and 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+        assert lat["repeats"] == 6 and lat["p50_ci"][0] <= lat["p50"] <= lat["p50_ci"][1] <= lat["max"]
         assert set(row["throughput"]) == {"1", "4"} and row["tokens_per_s"] > 0
-        assert 0 <= row["accuracy"] <= 1 and row["peak_rss_mb"] > 0 and row["cost_per_1m_tokens_usd"] > 0
+        assert 0 <= row["accuracy"] <= 1 and row["peak_rss_mb"] >= 0 and row["cost_per_1k_texts_usd"] > 0
+        assert row["batch_size"] == 1 and "validation_accuracy" in row and "p_value" in row["vs_reference"]
     assert bench["cpu"]["best_variant"] in variants
     assert bench["hardware"] == json.loads((repo / "metrics/hardware.json").read_text())
     if not torch.cuda.is_available():
         assert bench["cuda"] == {"status": "unavailable", "reason": "no CUDA GPU on this machine"}
     assert json.loads((repo / "metrics/benchmark/toy/tfidf.json").read_text())["cpu"]["best_variant"] == "sklearn"
     board = (repo / "metrics/leaderboard.csv").read_text().splitlines()[0].split(",")
-    assert {"cpu_p50_ms", "cpu_p95_ms", "cpu_variant", "size_mb", "cpu_cost_per_1m_tokens_usd"} <= set(board)
+    assert {"cpu_p50_ms", "cpu_p95_upper_ms", "cpu_variant", "size_mb", "cpu_cost_per_1k_texts_usd"} <= set(board)
     assert (repo / "plots/pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

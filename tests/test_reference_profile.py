@@ -38,7 +38,7 @@ CPU_TEST = [  # what a CPU test changes; everything else is the reference profil
     "train.dataloader_workers=0", "train.logging_steps=2",
     "~datasets.sst2", "~hub_datasets.sst2", "~models.tfidf", "datasets.ag_news.carve.validation=0.2",
     "evaluate.batch_size=16", "evaluate.bootstrap_resamples=100", "aggregate.bootstrap_resamples=100",
-    "benchmark.warmup=1", "benchmark.min_iterations=3", "benchmark.min_seconds=0", "benchmark.latency_texts=4",
+    "benchmark.warmup=1", "benchmark.repeats=6", "benchmark.max_served_texts=60", "benchmark.throughput_texts=4",
     "benchmark.batch_sizes=[1,4]", "benchmark.throughput_min_seconds=0", "recommend.min_accuracy=null",
 ]
 CORPUS = [f"{a} {b} {c}" for a, b, c in zip(

@@ -66,7 +66,7 @@ def test_a_plugin_kind_and_variant_run_through_the_pipeline(tmp_path):
     raw["distill"] = {"teacher": None, "students": []}
     raw["llms"] = {}
     raw["tokenize"]["max_length"] = 32
-    raw["benchmark"].update(warmup=1, min_iterations=3, min_seconds=0.0, latency_texts=5, batch_sizes=[1, 4],
+    raw["benchmark"].update(warmup=1, repeats=6, throughput_texts=5, batch_sizes=[1, 4],
                             throughput_min_seconds=0.0, cpu_variants=["eager_fp32", "eager_fp64"])
     repo = new_toy_project(tmp_path, raw)
     env = {**os.environ, "TEXTCLS_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS), "DVC_NO_ANALYTICS": "1",

@@ -1,10 +1,21 @@
-"""Benchmark one trained model: latency, throughput, memory, accuracy and cost per backend variant.
+"""Benchmark one trained model: served accuracy, latency, throughput, memory and cost per backend variant.
 
-For every variant on a device: cold start (prepare + first prediction), batch-1 latency on
-real test texts tokenized per request (dynamic length; tokenization timed separately),
-throughput over a batch-size sweep (real, non-padding tokens), accuracy on the whole test
-split, peak memory (a separate process for CPU RSS, CUDA counters on GPU) and cost per
-1 M tokens at the best batch size.
+The method, per device (``docs/benchmark.md`` has the reasoning):
+
+1. Every variant is prepared (cold start: prepare + first prediction), then warmed up on the
+   validation split, served at batch 1; those predictions give its validation accuracy, the only
+   accuracy the best variant is chosen on.
+2. The test split is served at batch 1, end to end (raw text in: tokenization included), in
+   ``repeats`` rounds. Each round serves a seeded random slice of the test texts with every variant,
+   in a fresh seeded random order, so drift hits all variants alike. The same calls give the test
+   accuracy, exactly as served (int8 accuracy on the int8 latency path), the latency of each round
+   and the paired speed-up per round: medians with distribution-free 95 % intervals
+   (:mod:`textcls.bench.latency`). Each variant is paired-tested against the reference (McNemar's
+   exact test + a paired bootstrap interval of the accuracy difference).
+3. Throughput per batch size on length-bucketed batches rotating over a seeded sample of test texts,
+   tokenization included; the padding share is reported and the best batch size is the one with the
+   most real tokens/s. Cost per 1,000 texts is the machine's price over that speed.
+4. Memory in a fresh process per variant (:mod:`textcls.bench.memprobe`).
 """
 
 from __future__ import annotations
@@ -18,42 +29,93 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls.serving import inference
-
-from textcls.bench import latency
-
-from textcls.bench import memprobe
+from textcls.bench import latency, machine, memprobe
 from textcls.config.params import BenchmarkParams
 
 logger = logging.getLogger(__name__)
 
-
-def measure_latency(backend, encoder, texts: list[str], cfg: BenchmarkParams) -> dict:
-    """Batch-1 latency on per-request inputs; tokenization is timed on its own."""
-    requests = [encoder([t]) for t in texts]
-    model_s = latency.measure(lambda i: backend(requests[i % len(requests)]), cfg.warmup, cfg.min_iterations,
-                              cfg.min_seconds)
-    tokenize_s = latency.measure(lambda i: encoder([texts[i % len(texts)]]), 5, len(texts), 0.0)
-    return {"latency_ms": latency.Latency.from_values(model_s).to_dict(),
-            "tokenize_ms": round(float(np.mean(tokenize_s)) * 1000, 4)}
+BOOTSTRAP_RESAMPLES = 1000
 
 
-def measure_throughput(backend, encoder, texts: list[str], cfg: BenchmarkParams) -> dict:
-    """samples/s and tokens/s per batch size (inputs pre-tokenized and padded per batch)."""
+def serve(backend, encoder, texts: list[str], clock=time.perf_counter):
+    """Each text as its own request: (logits [n, classes], end-to-end seconds, model-only seconds)."""
+    logits, e2e, model = [], [], []
+    for text in texts:
+        t0 = clock()
+        batch = encoder([text])
+        t1 = clock()
+        logits.append(np.asarray(backend(batch), dtype=np.float32)[0])
+        t2 = clock()
+        e2e.append(t2 - t0)
+        model.append(t2 - t1)
+    return np.stack(logits), e2e, model
+
+
+def rounds(n: int, repeats: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Indices 0..n-1 in a seeded random order, cut into ``repeats`` slices of (nearly) equal size."""
+    return [part for part in np.array_split(rng.permutation(n), min(repeats, n)) if part.size]
+
+
+def serve_interleaved(backends: dict, encoder, texts: list[str], repeats: int, rng: np.random.Generator,
+                      clock=time.perf_counter) -> dict:
+    """Serve ``texts`` with every backend in interleaved rounds: ``{variant: {"logits", "e2e", "model"}}``,
+    logits in input order, timings per round (round r holds the same texts for every variant)."""
+    n = len(texts)
+    out = {name: {"logits": None, "e2e": [], "model": []} for name in backends}
+    for part in rounds(n, repeats, rng):
+        for name in rng.permutation(list(backends)):
+            logits, e2e, model = serve(backends[name], encoder, [texts[i] for i in part], clock)
+            row = out[name]
+            if row["logits"] is None:
+                row["logits"] = np.empty((n, logits.shape[1]), dtype=np.float32)
+            row["logits"][part] = logits
+            row["e2e"].append(e2e)
+            row["model"].append(model)
+    return out
+
+
+def length_buckets(lengths: list[int], batch_size: int) -> list[np.ndarray]:
+    """Indices grouped into batches of similar token length (sorted, then cut every ``batch_size``)."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+def measure_throughput(backend, encoder, texts: list[str], batch_sizes: list[int], min_seconds: float,
+                       rng: np.random.Generator, served_preds: np.ndarray | None = None,
+                       clock=time.perf_counter) -> dict:
+    """Per batch size: samples/s, real tokens/s and padding share over length-bucketed batches, rotating over
+    all of ``texts`` (at least once, and for ``min_seconds``), tokenization included. ``flips_vs_batch1``:
+    texts whose class at this batch size differs from the batch-1 (served) one. Best: most real tokens/s."""
+    lengths = [encoder.real_tokens(encoder([t])) for t in texts]
     sweep = {}
-    for bs in cfg.batch_sizes:
-        batch = encoder([texts[i % len(texts)] for i in range(bs)])
-        seconds = latency.measure(lambda i: backend(batch), 2, 3, cfg.throughput_min_seconds)
-        rates = latency.throughput(bs, encoder.real_tokens(batch), float(np.mean(seconds)))
-        sweep[str(bs)] = {k: round(v, 2) for k, v in rates.items()}
-    best = max(sweep, key=lambda b: sweep[b]["samples_per_s"])
-    return {"throughput": sweep, "best_batch_size": int(best), **sweep[best]}
+    for bs in batch_sizes:
+        batches = length_buckets(lengths, bs)
+        order = rng.permutation(len(batches))
+        samples = real = padded = calls = flips = 0
+        seconds = 0.0
+        while calls < len(batches) or seconds < min_seconds:
+            idx = batches[order[calls % len(batches)]]
+            t0 = clock()
+            enc = encoder([texts[i] for i in idx])
+            out = backend(enc)
+            seconds += clock() - t0
+            if served_preds is not None and calls < len(batches):
+                flips += int((np.asarray(out).argmax(axis=1) != served_preds[idx]).sum())
+            samples, calls = samples + len(idx), calls + 1
+            real, padded = real + encoder.real_tokens(enc), padded + encoder.padded_tokens(enc)
+        rates = latency.throughput(samples, real, seconds)
+        sweep[str(bs)] = {"samples_per_s": round(rates["samples_per_s"], 2), "tokens_per_s": round(rates["tokens_per_s"], 1),
+                          "padding_share": round(1 - real / padded, 4) if padded else 0.0, "batches": calls,
+                          **({"flips_vs_batch1": flips} if served_preds is not None else {})}
+    best = max(sweep, key=lambda b: sweep[b]["tokens_per_s"])
+    return {"throughput": sweep, "best_batch_size": int(best), "samples_per_s": sweep[best]["samples_per_s"],
+            "tokens_per_s": sweep[best]["tokens_per_s"], "padding_share": sweep[best]["padding_share"]}
 
 
-def peak_memory_cpu(model_dir: Path, variant: str, threads: int, workdir: Path, texts: list[str],
-                    batch_size: int) -> dict:
-    """Peak RSS of a fresh process that loads the variant and predicts (so our own memory does not count)."""
-    payload = json.dumps({"model_dir": str(model_dir), "variant": variant, "threads": threads,
+def memory(model_dir: Path, variant: str, device: str, threads: int, workdir: Path, texts: list[str],
+           batch_size: int) -> dict:
+    """Memory of a fresh process that loads the variant and predicts (so our own memory does not count)."""
+    payload = json.dumps({"model_dir": str(model_dir), "variant": variant, "device": device, "threads": threads,
                           "workdir": str(workdir), "texts": texts, "batch_size": batch_size})
     proc = subprocess.run([sys.executable, "-m", memprobe.__name__], input=payload, capture_output=True,
                           text=True, check=False)
@@ -62,77 +124,128 @@ def peak_memory_cpu(model_dir: Path, variant: str, threads: int, workdir: Path, 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run_variant(variant: str, device: str, model_dir: Path, card, test: dict, cfg: BenchmarkParams,
-                threads: int, workdir: Path) -> dict:
-    import torch
+def compare(reference: dict, row: dict, labels: np.ndarray, seed: int) -> dict:
+    """The variant against the reference on the same served test predictions (variant minus reference)."""
+    from textcls.eval import statistics
 
-    texts, labels = test["texts"], test["labels"]
-    sample = test["sample"]
-    encoder = inference.make_encoder(model_dir, card)
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    backend, prepare_s = inference.build_backend(variant, model_dir, card, device, threads, workdir)
-    start = time.perf_counter()
-    backend(encoder(sample[:1]))
-    result = {"prepare_s": round(prepare_s, 3), "cold_start_s": round(prepare_s + time.perf_counter() - start, 3)}
-    result.update(measure_latency(backend, encoder, sample, cfg))
-    result.update(measure_throughput(backend, encoder, sample, cfg))
-    preds = inference.predict_logits(backend, encoder, texts, max(cfg.batch_sizes)).argmax(axis=1)
-    result["accuracy"] = round(float((preds == labels).mean()), 6)
-    if device == "cuda":
-        result["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-        result["cuda_max_reserved_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
-    else:
-        result.update(peak_memory_cpu(model_dir, variant, threads, workdir, sample[:32], result["best_batch_size"]))
-    return result
+    ref_pred, pred = reference["logits"].argmax(axis=1), row["logits"].argmax(axis=1)
+    ref_ok, ok = ref_pred == labels, pred == labels
+    diff = statistics.paired_bootstrap_diff(ok, ref_ok, BOOTSTRAP_RESAMPLES, seed)
+    test = statistics.mcnemar_exact(ok, ref_ok)
+    return {**diff, "p_value": test["p_value"], "variant_only_right": test["a_only"],
+            "reference_only_right": test["b_only"], "agreement": round(float((pred == ref_pred).mean()), 6),
+            "max_abs_logit_diff": round(float(np.abs(row["logits"] - reference["logits"]).max()), 6)}
 
 
-def summarize(variants: dict, price_per_hour: float, llm_price: float, max_accuracy_drop: float) -> dict:
-    """Add speed-up, accuracy delta and cost to each measured variant; pick the fastest acceptable one.
+def summarize(variants: dict, max_accuracy_drop: float) -> dict:
+    """Pick the best variant: the fastest (median p50) of those whose VALIDATION accuracy is at most
+    ``max_accuracy_drop`` below the reference's (the first variant). Test numbers never choose.
 
-    The first variant is the baseline and must have been measured (the stage re-raises its failure);
-    variants that failed later (``{"error": ...}``) are kept as they are and never chosen.
-    """
-    reference = next(iter(variants))  # the first listed variant is the baseline (eager)
+    The first variant must have been measured (the stage re-raises its failure); variants that failed
+    later (``{"error": ...}``) are kept as they are and never chosen."""
+    reference = next(iter(variants))
     ref = variants[reference]
     measured = {v: row for v, row in variants.items() if "error" not in row}
     for row in measured.values():
-        row["speedup_p50"] = round(ref["latency_ms"]["p50"] / row["latency_ms"]["p50"], 3)
         row["accuracy_delta"] = round(row["accuracy"] - ref["accuracy"], 6)
-        row["cost_per_1m_tokens_usd"] = round(latency.cost_per_million_tokens(row["tokens_per_s"], price_per_hour), 6)
-        row["llm_api_cost_ratio"] = round(llm_price / row["cost_per_1m_tokens_usd"], 1) if row[
-            "cost_per_1m_tokens_usd"] > 0 else None
-    acceptable = [v for v, r in measured.items() if r["accuracy_delta"] >= -max_accuracy_drop]
+        row["validation_accuracy_delta"] = round(row["validation_accuracy"] - ref["validation_accuracy"], 6)
+    acceptable = [v for v, r in measured.items() if r["validation_accuracy_delta"] >= -max_accuracy_drop]
     best = min(acceptable, key=lambda v: variants[v]["latency_ms"]["p50"])
-    return {"status": "measured", "reference_variant": reference, "best_variant": best, "variants": variants}
+    return {"status": "measured", "reference_variant": reference, "best_variant": best,
+            "chosen_on": "validation accuracy (batch 1), then median p50", "variants": variants}
+
+
+def _error(err: Exception) -> dict:
+    return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"}
+
+
+def benchmark_device(device: str, variants: list[str], model_dir: Path, card, data: dict, cfg: BenchmarkParams,
+                     threads: int, workdir: Path, price_per_hour: float, seed: int) -> dict:
+    """Every variant on one device, by the method in this module's docstring."""
+    from textcls.serving import inference
+
+    rng = np.random.default_rng(seed)
+    encoder = inference.make_encoder(model_dir, card)
+    rows, backends = {}, {}
+    for variant in variants:
+        try:
+            backend, prepare_s = inference.build_backend(variant, model_dir, card, device, threads, workdir)
+            start = time.perf_counter()
+            backend(encoder(data["validation"][:1]))
+            rows[variant] = {"prepare_s": round(prepare_s, 3),
+                             "cold_start_s": round(prepare_s + time.perf_counter() - start, 3)}
+            backends[variant] = backend
+        except Exception as err:  # e.g. an architecture the ONNX exporter cannot trace: say so, go on
+            if variant == variants[0]:
+                raise  # without the reference there is nothing to compare with
+            logger.warning("%s failed on %s: %s", variant, device, err)
+            rows[variant] = _error(err)
+    for name in rng.permutation(list(backends)):  # warm-up, then the validation split as served
+        for i in range(cfg.warmup):
+            backends[name](encoder([data["validation"][i % len(data["validation"])]]))
+        logits, _, _ = serve(backends[name], encoder, data["validation"])
+        rows[name]["validation_accuracy"] = round(float((logits.argmax(axis=1) == data["validation_labels"]).mean()), 6)
+    served = serve_interleaved(backends, encoder, data["test"], cfg.repeats, rng)
+    ref = served[variants[0]]
+    labels = data["test_labels"]
+    for name, row in served.items():
+        preds = row["logits"].argmax(axis=1)
+        rows[name].update(batch_size=1, accuracy=round(float((preds == labels).mean()), 6),
+                          latency_ms=latency.RepeatedLatency.from_repeats(row["e2e"]).to_dict(),
+                          model_latency_ms=latency.RepeatedLatency.from_repeats(row["model"]).to_dict())
+        speedup = latency.ratio_per_repeat(ref["e2e"], row["e2e"])
+        rows[name]["speedup_p50"] = round(speedup["median"], 3)
+        rows[name]["speedup_p50_ci"] = None if speedup["low"] is None else [round(speedup["low"], 3),
+                                                                            round(speedup["high"], 3)]
+        rows[name]["vs_reference"] = compare(ref, row, labels, seed)
+    sample = data["sample"]
+    for name in list(backends):
+        row = rows[name]
+        try:
+            row.update(measure_throughput(backends[name], encoder, [data["test"][i] for i in sample], cfg.batch_sizes,
+                                          cfg.throughput_min_seconds, rng, served[name]["logits"][sample].argmax(axis=1)))
+            row["cost_per_1k_texts_usd"] = round(latency.cost_per_1k_texts(row["samples_per_s"], price_per_hour), 8)
+            del backends[name]  # free it before its memory is measured in a process of its own
+            row.update(memory(model_dir, name, device, threads, workdir, [data["test"][i] for i in sample[:32]],
+                              row["best_batch_size"]))
+        except Exception as err:
+            if name == variants[0]:
+                raise
+            logger.warning("%s failed on %s: %s", name, device, err)
+            rows[name] = _error(err)
+    return summarize(rows, cfg.max_accuracy_drop)
 
 
 def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, hardware: dict, train_metrics: dict,
                     cfg: BenchmarkParams, seed: int) -> dict:
     """The benchmark report of one trained model: every variant its kind runs on each device (the kind says
-    which, or why none: :class:`textcls.records.Unmeasured`), summarised per device, with its size,
-    parameter count, training time and the hardware it was measured on."""
+    which, or why none: :class:`textcls.records.Unmeasured`), with its size, parameter count, training time,
+    the hardware it was measured on and the state of the machine while it ran."""
     import tempfile
 
-    import pyarrow.parquet as pq
     import torch
 
     from textcls import kinds
+    from textcls.data.prepared import Prepared
     from textcls.records import ModelCard, Unmeasured
     from textcls.serving import runtime
 
-    started = time.perf_counter()
+    started = machine.snapshot()
     card = ModelCard.read(model_dir)
-    table = pq.read_table(Path(prepared) / "test.parquet")
-    texts, labels = table.column("text").to_pylist(), table.column("label").to_numpy()
+    data = Prepared(prepared)
+    test, val = data.frame("test"), data.frame("validation")
     rng = np.random.default_rng(seed)
-    sample = [texts[i] for i in rng.choice(len(texts), min(cfg.latency_texts, len(texts)), replace=False)]
+    if cfg.max_served_texts is not None and cfg.max_served_texts < len(test):
+        test = test.iloc[np.sort(rng.choice(len(test), cfg.max_served_texts, replace=False))]
+    served = {"test": test["text"].tolist(), "test_labels": test["label"].to_numpy(),
+              "validation": val["text"].tolist(), "validation_labels": val["label"].to_numpy(),
+              "sample": np.sort(rng.choice(len(test), min(cfg.throughput_texts, len(test)), replace=False))}
     threads = cfg.threads or runtime.configure_threads()
     torch.set_num_threads(threads)
     result = {"dataset": dataset, "model": name, "kind": card.kind, "params": train_metrics["params"],
               "train_time_s": train_metrics["train_time_s"], "threads": threads, "hardware": hardware,
+              "served_test_texts": len(test),
               "size_mb": round(sum(p.stat().st_size for p in Path(model_dir).glob("*.safetensors")) / 2**20, 3)}
-    test = {"texts": texts, "labels": labels, "sample": sample}
     oom = runtime.out_of_memory_hint(f"Benchmarking {name} (benchmark.batch_sizes {cfg.batch_sizes})",
                                      "drop the largest of benchmark.batch_sizes in params.yaml")
     with tempfile.TemporaryDirectory(prefix="textcls-bench-") as workdir, oom:
@@ -141,18 +254,10 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
             if isinstance(variants, Unmeasured):
                 result[device] = variants.to_json()
                 continue
-            rows = {}
-            for variant in variants:
-                logger.info("%s/%s: %s on %s", dataset, name, variant, device)
-                try:
-                    rows[variant] = run_variant(variant, device, Path(model_dir), card, test, cfg, threads,
-                                                Path(workdir))
-                except Exception as err:  # e.g. an architecture the ONNX exporter cannot trace: say so, go on
-                    if variant == variants[0]:
-                        raise  # without the baseline there is nothing to compare with
-                    logger.warning("%s failed on %s: %s", variant, device, err)
-                    rows[variant] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300]}"}
-            result[device] = summarize(rows, cfg.price_per_hour[device], cfg.llm_api_price_per_1m_tokens,
-                                       cfg.max_accuracy_drop)
-    result["benchmark_time_s"] = round(time.perf_counter() - started, 1)
+            logger.info("%s/%s on %s: %s", dataset, name, device, ", ".join(variants))
+            result[device] = benchmark_device(device, list(variants), Path(model_dir), card, served, cfg, threads,
+                                              Path(workdir), cfg.price_per_hour[device], seed)
+    result["machine_state"] = machine.during(started, machine.snapshot(), threads)
+    machine.warn_if_busy(result["machine_state"], f"benchmark {dataset}/{name}")
+    result["benchmark_time_s"] = result["machine_state"]["seconds"]
     return result

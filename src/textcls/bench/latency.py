@@ -1,8 +1,16 @@
-"""Timing: a warm-up-then-measure loop and latency statistics (in the spirit of optimum-benchmark).
+"""Timing: a warm-up-then-measure loop, latency statistics over interleaved repeats, speed and cost.
 
-The loop runs ``warmup`` untimed calls, then times calls until BOTH ``min_iterations``
-calls and ``min_seconds`` seconds are reached. On a GPU the timed function must
-synchronise itself (the backends do), so ``perf_counter`` brackets finished work.
+A benchmark times every variant in several repeats (rounds), interleaved with the other variants in a
+seeded random order, so drift in the machine (clock speed, a noisy neighbour) lands on all variants
+alike. :class:`RepeatedLatency` summarises one variant's calls:
+
+- ``p50`` / ``p95``: the median over the repeats of each repeat's percentile, with a distribution-free
+  95 % interval over the repeats (:func:`textcls.bench.stats.quantile_interval`);
+- ``p95_upper`` / ``p99_upper``: order-statistic 95 % upper confidence bounds from all calls pooled; a
+  percentile is only claimed when there are enough calls for its bound (``p99`` needs 299 calls).
+
+On a GPU the timed function must synchronise itself (the backends do), so ``perf_counter`` brackets
+finished work.
 """
 
 from __future__ import annotations
@@ -10,48 +18,95 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
+
+from textcls.bench import stats
 
 LATENCY_UNIT = "ms"
 
 
-@dataclasses.dataclass(frozen=True)
-class Latency:
-    """Summary of per-call latencies, in milliseconds."""
+def _ms(seconds) -> np.ndarray:
+    values = np.asarray(seconds, dtype=np.float64) * 1000.0
+    if values.size == 0:
+        raise ValueError("no latency values: measure at least one call")
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError("latencies must be finite and >= 0 (did the clock go backwards?)")
+    return values
 
-    count: int
-    mean: float
-    stdev: float
-    p50: float
-    p90: float
+
+def _interval(values: Sequence[float]) -> list | None:
+    interval = stats.quantile_interval(values, 0.5, stats.CONFIDENCE)
+    return None if interval is None else [interval[0], interval[1]]
+
+
+@dataclasses.dataclass(frozen=True)
+class RepeatedLatency:
+    """Per-call latencies of one variant, measured in ``repeats`` interleaved rounds, in milliseconds."""
+
+    count: int  # calls, all repeats together
+    repeats: int
+    p50: float  # median over the repeats of the repeat's p50
+    p50_ci: list | None  # its 95 % interval over the repeats (None: too few repeats)
     p95: float
-    p99: float
+    p95_ci: list | None
+    p95_upper: float | None  # 95 % upper confidence bound of p95, all calls pooled (None: too few calls)
+    p99: float | None  # pooled p99, only when there are calls enough to bound it
+    p99_upper: float | None
+    mean: float
     min: float
     max: float
+    confidence: float = stats.CONFIDENCE
 
     @classmethod
-    def from_values(cls, seconds: list[float] | np.ndarray) -> "Latency":
-        """Statistics of ``seconds`` (one value per call), reported in ms."""
-        values = np.asarray(seconds, dtype=np.float64) * 1000.0
-        if values.size == 0:
-            raise ValueError("no latency values: measure at least one call")
-        if not np.isfinite(values).all() or (values < 0).any():
-            raise ValueError("latencies must be finite and >= 0 (did the clock go backwards?)")
-        p50, p90, p95, p99 = np.percentile(values, [50, 90, 95, 99])
-        stdev = float(values.std(ddof=1)) if values.size > 1 else 0.0
-        return cls(count=int(values.size), mean=float(values.mean()), stdev=stdev, p50=float(p50),
-                   p90=float(p90), p95=float(p95), p99=float(p99), min=float(values.min()),
-                   max=float(values.max()))
+    def from_repeats(cls, repeats: Sequence[Sequence[float]]) -> "RepeatedLatency":
+        """Statistics of per-call ``seconds``, one sequence per repeat, reported in ms."""
+        rounds = [_ms(r) for r in repeats]
+        if not rounds:
+            raise ValueError("no repeats: measure at least one")
+        pooled = np.concatenate(rounds)
+        p50s = [float(np.percentile(r, 50)) for r in rounds]
+        p95s = [float(np.percentile(r, 95)) for r in rounds]
+        p99_upper = stats.quantile_upper_bound(pooled, 0.99)
+        return cls(count=int(pooled.size), repeats=len(rounds), p50=float(np.median(p50s)), p50_ci=_interval(p50s),
+                   p95=float(np.median(p95s)), p95_ci=_interval(p95s),
+                   p95_upper=stats.quantile_upper_bound(pooled, 0.95),
+                   p99=float(np.percentile(pooled, 99)) if p99_upper is not None else None, p99_upper=p99_upper,
+                   mean=float(pooled.mean()), min=float(pooled.min()), max=float(pooled.max()))
+
+    @classmethod
+    def from_sequence(cls, seconds: Sequence[float], repeats: int) -> "RepeatedLatency":
+        """Calls timed one after another (no other variant to interleave with), cut into ``repeats``
+        consecutive blocks."""
+        values = list(seconds)
+        if len(values) < repeats:
+            repeats = max(1, len(values))
+        return cls.from_repeats([list(block) for block in np.array_split(np.asarray(values), repeats)])
 
     def to_dict(self, digits: int = 4) -> dict:
-        return {k: (round(v, digits) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
+        def rounded(v):
+            if isinstance(v, float):
+                return round(v, digits)
+            if isinstance(v, list):
+                return [round(x, digits) for x in v]
+            return v
+        return {k: rounded(v) for k, v in dataclasses.asdict(self).items()}
+
+
+def ratio_per_repeat(reference: Sequence[Sequence[float]], variant: Sequence[Sequence[float]]) -> dict:
+    """Speed-up of ``variant`` over ``reference`` (p50 of the reference / p50 of the variant), per repeat;
+    repeats are paired (the same texts, the same round): ``{"median", "low", "high"}``."""
+    if len(reference) != len(variant) or not reference:
+        raise ValueError("speed-up needs the same, non-zero number of repeats for both variants")
+    ratios = [float(np.percentile(_ms(r), 50) / np.percentile(_ms(v), 50)) for r, v in zip(reference, variant)]
+    return stats.median_with_interval(ratios)
 
 
 def measure(fn: Callable[[int], object], warmup: int, min_iterations: int, min_seconds: float,
             clock: Callable[[], float] = time.perf_counter) -> list[float]:
-    """Seconds per call of ``fn(i)`` after ``warmup`` untimed calls.
+    """Seconds per call of ``fn(i)`` after ``warmup`` untimed calls, until BOTH ``min_iterations`` calls
+    and ``min_seconds`` seconds of timed calls are reached.
 
     ``i`` counts calls from 0 (warm-up included), so ``fn`` can cycle through inputs.
     """
@@ -83,10 +138,11 @@ def throughput(samples: int, tokens: int, seconds: float) -> dict:
     return {"samples_per_s": samples / seconds, "tokens_per_s": tokens / seconds}
 
 
-def cost_per_million_tokens(tokens_per_s: float, price_per_hour: float) -> float:
-    """USD per 1 M tokens for a machine costing ``price_per_hour`` processing ``tokens_per_s``."""
-    if not math.isfinite(tokens_per_s) or tokens_per_s <= 0:
-        raise ValueError(f"tokens_per_s must be a finite number > 0, got {tokens_per_s!r}")
+def cost_per_1k_texts(samples_per_s: float, price_per_hour: float) -> float:
+    """USD per 1,000 classified texts for a machine costing ``price_per_hour`` that classifies
+    ``samples_per_s`` texts per second (the one cost unit every kind shares)."""
+    if not math.isfinite(samples_per_s) or samples_per_s <= 0:
+        raise ValueError(f"samples_per_s must be a finite number > 0, got {samples_per_s!r}")
     if not math.isfinite(price_per_hour) or price_per_hour < 0:
         raise ValueError(f"price_per_hour must be >= 0, got {price_per_hour!r}")
-    return price_per_hour / (tokens_per_s * 3600.0) * 1e6
+    return price_per_hour / 3600.0 / samples_per_s * 1000.0

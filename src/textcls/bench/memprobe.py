@@ -1,50 +1,158 @@
-"""Peak memory of one backend variant, measured in a fresh process (``python -m textcls.bench.memprobe``).
+"""Memory of one backend variant, measured in a fresh process (``python -m textcls.bench.memprobe``).
 
-Reads ``{"model_dir", "variant", "threads", "workdir", "texts", "batch_size"}`` as JSON on stdin,
-loads the variant, predicts each text alone and then one batch, and prints one JSON line:
-``baseline_rss_mb`` (resident memory after imports, before loading), ``rss_mb`` (resident
-memory after loading and predicting), ``model_rss_mb`` (their difference: what the model
-and its runtime added) and ``peak_rss_mb`` (the process's high-water mark, imports included).
+Reads ``{"model_dir", "variant", "device", "threads", "workdir", "texts", "batch_size"}`` as JSON on stdin
+and prints one JSON line. The process imports everything first, collects garbage and hands freed heap
+back to the OS (``gc.collect`` + glibc ``malloc_trim``), and takes that as its baseline. It then loads
+the variant and predicts each text alone and then one batch, while a thread polls the resident set
+every millisecond. Reported, in MiB over the baseline:
+
+- ``model_rss_mb``: resident memory after loading and predicting, garbage collected and trimmed: what
+  serving the model keeps (freed fp32 weights that the allocator kept no longer count);
+- ``peak_rss_mb``: the highest resident memory polled during load and inference (e.g. ``dynamic_int8``
+  holds the fp32 weights while it quantises them, so its peak can exceed fp32's);
+- on ``cuda``: ``gpu_memory_mb`` / ``gpu_peak_mb``, this process's GPU memory from NVML, so ONNX Runtime's
+  CUDA allocations count too (``gpu_memory_source`` says how it was read).
 """
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import json
-import resource
+import os
 import sys
+import threading
 from pathlib import Path
 
-
-def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def rss_mb() -> float:
-    import psutil
+    """Resident set size of this process (from /proc/self/statm: cheap enough to poll)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * PAGE / 2**20
+    except OSError:  # not Linux
+        import psutil
 
-    return psutil.Process().memory_info().rss / 2**20
+        return psutil.Process().memory_info().rss / 2**20
 
 
-def main() -> int:
-    job = json.loads(sys.stdin.read())
-    import torch  # noqa: F401  (imports count in the baseline, not in the model)
+def trim() -> None:
+    """Collect garbage and return freed heap pages to the OS (glibc only; elsewhere gc alone)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+class GpuMemory:
+    """This process's GPU memory in MiB: NVML's per-process figure when pynvml is installed, else the
+    device's used memory (which also counts other processes)."""
+
+    def __init__(self):
+        self.source, self._handle = "nvml_process", None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            import torch
+
+            self._nvml = pynvml
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+        except Exception:  # no pynvml or no driver access: device-wide used memory
+            self.source = "device_used_memory"
+
+    def __call__(self) -> float:
+        if self._handle is not None:
+            procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(self._handle)
+            return sum((p.usedGpuMemory or 0) for p in procs if p.pid == os.getpid()) / 2**20
+        import torch
+
+        free, total = torch.cuda.mem_get_info()
+        return (total - free) / 2**20
+
+
+class PeakPoller:
+    """Polls ``read()`` every ``interval`` seconds in a thread; ``peak`` is the highest value seen."""
+
+    def __init__(self, *reads, interval: float = 0.001):
+        self.reads, self.interval = reads, interval
+        self.peaks = [r() for r in reads]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _poll(self) -> None:
+        self.peaks = [max(p, r()) for p, r in zip(self.peaks, self.reads)]
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._poll()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._poll()
+
+
+def _preimport() -> None:
+    """Import what any variant may need before the baseline, so libraries count for no variant."""
+    import importlib
+
+    for name in ("textcls.serving.backends", "onnxruntime", "transformers.models.auto.modeling_auto"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def measure(job: dict) -> dict:
+    import torch
 
     from textcls.records import ModelCard
     from textcls.serving import inference
 
-    baseline = rss_mb()
+    device = job.get("device", "cpu")
     model_dir, workdir = Path(job["model_dir"]), Path(job["workdir"])
     card = ModelCard.read(model_dir)
     torch.set_num_threads(job["threads"])
     encoder = inference.make_encoder(model_dir, card)
-    backend, _ = inference.build_backend(job["variant"], model_dir, card, "cpu", job["threads"], workdir)
-    for text in job["texts"]:
-        backend(encoder([text]))
     texts = job["texts"]
-    backend(encoder([texts[i % len(texts)] for i in range(job["batch_size"])]))
-    after = rss_mb()
-    print(json.dumps({"baseline_rss_mb": round(baseline, 1), "rss_mb": round(after, 1),
-                      "model_rss_mb": round(after - baseline, 1), "peak_rss_mb": round(max_rss_mb(), 1)}))
+    encoder(texts[:1])  # the tokenizer's lazy state belongs to the baseline, not to the model
+    _preimport()
+    gpu = None
+    if device == "cuda":
+        torch.cuda.init()
+        torch.zeros(1, device="cuda")  # the CUDA context is the baseline too
+        gpu = GpuMemory()
+    trim()
+    reads = (rss_mb,) if gpu is None else (rss_mb, gpu)
+    baseline = [r() for r in reads]
+    with PeakPoller(*reads) as poller:
+        backend, _ = inference.build_backend(job["variant"], model_dir, card, device, job["threads"], workdir)
+        for text in texts:
+            backend(encoder([text]))
+        backend(encoder([texts[i % len(texts)] for i in range(job["batch_size"])]))
+    trim()
+    after = [r() for r in reads]
+    out = {"baseline_rss_mb": round(baseline[0], 1), "model_rss_mb": round(after[0] - baseline[0], 1),
+           "peak_rss_mb": round(poller.peaks[0] - baseline[0], 1), "method": "fresh process, gc + malloc_trim, "
+           "RSS polled every 1 ms"}
+    if gpu is not None:
+        out.update(gpu_memory_mb=round(after[1] - baseline[1], 1), gpu_peak_mb=round(poller.peaks[1] - baseline[1], 1),
+                   gpu_memory_source=gpu.source)
+    del backend
+    return out
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    print(json.dumps(measure(job)))
     return 0
 
 

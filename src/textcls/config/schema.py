@@ -30,7 +30,7 @@ SAMPLING = get_args(Sampling)
 Device = Literal["auto", "cpu", "cuda"]
 ServingDevice = Literal["cpu", "gpu"]
 SERVING_DEVICES = get_args(ServingDevice)
-Objective = Literal["accuracy", "p95_ms", "cost_per_1m_tokens_usd"]
+Objective = Literal["accuracy", "p95_ms", "cost_per_1k_texts_usd"]
 OBJECTIVES = get_args(Objective)
 CPU_VARIANTS = ("eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8")  # the defaults; any registered variant goes
 CUDA_VARIANTS = ("eager_fp32", "eager_fp16", "eager_bf16", "onnx_fp32")
@@ -201,20 +201,19 @@ class BenchmarkParams:
 
     cpu_variants: List = Field(default_factory=lambda: list(CPU_VARIANTS))
     cuda_variants: List = Field(default_factory=lambda: list(CUDA_VARIANTS))
-    warmup: Int = Field(10, ge=0)  # untimed calls before measuring
-    min_iterations: Int = Field(50, ge=1)  # batch-1 latency: at least this many calls ...
-    min_seconds: Number = Field(2.0, ge=0)  # ... and at least this long
-    latency_texts: Int = Field(100, ge=1)  # distinct test texts (seeded sample) cycled through
+    warmup: Int = Field(10, ge=0)  # untimed batch-1 calls per variant before the validation pass
+    repeats: Int = Field(10, ge=6)  # interleaved rounds over the test split (>= 6: a 95 % interval of the median)
+    max_served_texts: Optional[Int] = Field(None, gt=0)  # test texts served at batch 1 (null: all of them)
+    throughput_texts: Int = Field(128, ge=1)  # seeded sample of test texts the batch-size sweep rotates over
     batch_sizes: Annotated[list[Annotated[Int, Field(gt=0)]], Strict(), Field(min_length=1),
                            Expect("a non-empty list of integers > 0")] = Field(default_factory=lambda: [1, 8, 32])
-    throughput_min_seconds: Number = Field(1.0, ge=0)
+    throughput_min_seconds: Number = Field(0.5, ge=0)  # per batch size, after at least one full rotation
     threads: Int = Field(0, ge=0)  # 0: every core this process may use
     max_accuracy_drop: Number = Field(0.005, ge=0, lt=1)  # a variant may lose at most this much accuracy to be "best"
     price_per_hour: Annotated[dict[Literal["cpu", "cuda"], Annotated[Number, Field(ge=0)]],
                               rule(lambda prices: set(prices) == {"cpu", "cuda"}, "both devices"),
                               Expect("a mapping {cpu: USD, cuda: USD} of numbers >= 0")] = Field(
         default_factory=lambda: {"cpu": 0.10, "cuda": 2.50})  # USD
-    llm_api_price_per_1m_tokens: Number = Field(0.15, ge=0)  # USD, to compare against
 
     @field_validator("cpu_variants", "cuda_variants")
     @classmethod
@@ -240,9 +239,9 @@ class RecommendParams:
     """Deployment constraints; the aggregate stage recommends the best model that meets all of them."""
 
     device: ServingDevice = "cpu"  # cpu | gpu: the constraints apply to that device's best benchmark variant
-    objective: Objective = "accuracy"  # best = highest accuracy, or lowest p95_ms / cost_per_1m_tokens_usd
+    objective: Objective = "accuracy"  # best = highest accuracy, or lowest p95_ms / cost_per_1k_texts_usd
     min_accuracy: Optional[Number] = Field(None, ge=0, le=1)  # null = no limit (same for every constraint)
-    max_p95_ms: Optional[Number] = Field(None, gt=0)  # batch-1 p95 latency
-    max_memory_mb: Optional[Number] = Field(None, gt=0)  # memory the loaded model adds (CPU RSS; GPU max allocated)
-    max_cost_per_1m_tokens_usd: Optional[Number] = Field(None, gt=0)
+    max_p95_ms: Optional[Number] = Field(None, gt=0)  # batch-1 end-to-end p95 latency: its 95 % upper bound
+    max_memory_mb: Optional[Number] = Field(None, gt=0)  # memory serving the model keeps (CPU RSS; GPU from NVML)
+    max_cost_per_1k_texts_usd: Optional[Number] = Field(None, gt=0)
     max_params: Optional[Int] = Field(None, gt=0)

@@ -25,6 +25,8 @@ class TextEncoder:
     def real_tokens(batch: list[str]) -> int:
         return sum(len(t.split()) for t in batch)
 
+    padded_tokens = real_tokens  # a sparse vector has no padding
+
 
 @register
 class Tfidf(ModelKind):

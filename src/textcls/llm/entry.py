@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls.bench.latency import Latency
+from textcls.bench.latency import RepeatedLatency
 from textcls.data.prepared import Prepared
 from textcls.eval.run import Scored, score_metrics
 from textcls.llm import fewshot, prompting
@@ -46,7 +46,7 @@ def score_llm(dataset: str, name: str, weights_dir: Path, prepared: Prepared, ha
     scored = Scored(test["row"].to_numpy(), labels, result.probs, names)
     metrics = score_metrics(scored, params.evaluate.bootstrap_resamples, params.evaluate.calibration_bins,
                             params.base.seed)
-    latency = Latency.from_values(result.seconds).to_dict()
+    latency = RepeatedLatency.from_sequence(result.seconds, params.benchmark.repeats).to_dict()
     bench_device = "cuda" if device == "cuda" else "cpu"
     cost = fewshot.costs(result, cfg.price_per_1m_tokens, params.benchmark.price_per_hour[bench_device])
     total_s = float(sum(result.seconds))
@@ -61,9 +61,9 @@ def score_llm(dataset: str, name: str, weights_dir: Path, prepared: Prepared, ha
                      "train_time_s": 0.0, "device": device, "precision": "fp32" if local else None,
                      "seed": params.base.seed, "shots_per_class": cfg.shots_per_class,
                      "hyperparameters": {k: v for k, v in vars(cfg).items() if k != "name"}}
-    variant = {"latency_ms": latency, "samples_per_s": round(len(texts) / total_s, 3),
+    variant = {"batch_size": 1, "latency_ms": latency, "samples_per_s": round(len(texts) / total_s, 3),
                "tokens_per_s": round(result.tokens_processed / (total_s + result.prefix_s), 1),
-               "accuracy": metrics["accuracy"], "speedup_p50": 1.0, "accuracy_delta": 0.0,
+               "accuracy": metrics["accuracy"], "speedup_p50": 1.0, "speedup_p50_ci": None, "accuracy_delta": 0.0,
                "model_rss_mb": result.model_rss_mb, **cost}
     measured = {"status": "measured", "reference_variant": "fewshot", "best_variant": "fewshot",
                 "variants": {"fewshot": variant}}

@@ -73,16 +73,26 @@ def model_label(inputs: Inputs, e) -> str:
 
 
 def device_cells(result) -> tuple[str, str, str, str]:
-    """(best variant, its accuracy, batch-1 p50 / p95, speed-up over eager fp32) of one device's benchmark."""
+    """(best variant, its served accuracy with its paired difference to the reference variant, batch-1
+    end-to-end p50 [95 % interval] / p95 upper bound, speed-up over eager fp32 [95 % interval]) of one
+    device's benchmark."""
     if not records.is_measured(result):  # unavailable, not applicable: no numbers, never zeros
         return (records.unmeasured_label(result), "", "", "")
     best = result["variants"][result["best_variant"]]
     lat = best["latency_ms"]
+    other = result["best_variant"] != result.get("reference_variant")
+    accuracy = acc(best.get("accuracy"))
+    comp = best.get("vs_reference")
+    if other and comp:
+        accuracy += f" ({points(comp['diff'])}, {p_value(comp['p_value'])})"
+    p50 = ms(lat["p50"]) + (f" [{ms(lat['p50_ci'][0])}, {ms(lat['p50_ci'][1])}]" if lat.get("p50_ci") else "")
+    p95 = f"≤ {ms(lat['p95_upper'])}" if lat.get("p95_upper") is not None else ms(lat["p95"])
     speedup = ""
-    if result.get("reference_variant") == "eager_fp32" and result["best_variant"] != "eager_fp32":
+    if result.get("reference_variant") == "eager_fp32" and other:
         speedup = f"{best['speedup_p50']:.1f}×"
-    return (variant_name(result["best_variant"]), acc(best.get("accuracy")), f"{ms(lat['p50'])} / {ms(lat['p95'])} ms",
-            speedup)
+        if best.get("speedup_p50_ci"):
+            speedup += f" [{best['speedup_p50_ci'][0]:.1f}, {best['speedup_p50_ci'][1]:.1f}]"
+    return (variant_name(result["best_variant"]), accuracy, f"{p50} / {p95} ms", speedup)
 
 
 def machine(hw: dict) -> str:
@@ -105,10 +115,11 @@ def machine(hw: dict) -> str:
 def render_results(inputs: Inputs) -> str:
     gpu = any(records.is_measured(inputs.bench[k].get("cuda")) for k in inputs.bench)
     header = ["dataset", "model", "test accuracy [95 % CI]", "macro-F1", "train time", "best CPU variant",
-              "its accuracy", "batch-1 p50 / p95", "vs eager fp32"]
+              "its served accuracy (vs eager)", "batch-1 p50 [95 % CI] / p95 bound", "vs eager fp32 [95 % CI]"]
     align = ["---", "---", "---:", "---:", "---:", "---", "---:", "---:", "---:"]
     if gpu:
-        header += ["best GPU variant", "its accuracy", "GPU batch-1 p50 / p95", "GPU vs eager fp32"]
+        header += ["best GPU variant", "its served accuracy (vs eager)", "GPU batch-1 p50 [95 % CI] / p95 bound",
+                   "GPU vs eager fp32 [95 % CI]"]
         align += ["---", "---:", "---:", "---:"]
     rows, notes = [], []
     for ds in inputs.datasets():
@@ -177,7 +188,7 @@ def render_recommendation(inputs: Inputs) -> str:
         for name, cand in sorted(cands.items()):
             if cand["violations"]:
                 excluded.append(f"- {ds}/{name} is excluded: {'; '.join(cand['violations'])}.")
-    header = ["dataset", "recommended", "served as", "its accuracy", "batch-1 p95", "runner-up",
+    header = ["dataset", "recommended", "served as", "its served accuracy", "batch-1 p95 (upper bound)", "runner-up",
               "accuracy difference [95 % CI]", "McNemar p"]
     lines = [STAMP, "", f"Serving on {cfg.device.upper()}, objective `{cfg.objective}`; constraints (`recommend:`): "
              f"{constraints_text(cfg)}. The difference (recommended − runner-up) is on the eager fp32 test "

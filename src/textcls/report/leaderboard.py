@@ -19,8 +19,9 @@ logger = logging.getLogger(__name__)
 TRAIN_COLUMNS = ("kind", "params", "train_time_s", "train_samples_per_s", "device", "precision", "distilled_from")
 # The Markdown view; the CSV has every column.
 MARKDOWN_COLUMNS = ("model", "rank", "n", "accuracy", "accuracy_95ci", "vs_best", "f1_macro", "loss", "ece", "params", "train_time_s", "cpu_variant",
-                    "cpu_accuracy", "cpu_p50_ms", "cpu_p95_ms", "cpu_speedup", "cpu_samples_per_s", "cpu_model_rss_mb", "size_mb",
-                    "cpu_cost_per_1m_tokens_usd", "gpu_variant", "gpu_p50_ms", "gpu_p95_ms")
+                    "cpu_accuracy", "cpu_vs_reference", "cpu_p50_ms", "cpu_p95_upper_ms", "cpu_speedup", "cpu_samples_per_s",
+                    "cpu_model_rss_mb", "size_mb", "cpu_cost_per_1k_texts_usd", "gpu_variant", "gpu_p50_ms",
+                    "gpu_p95_upper_ms")
 
 
 def benchmark_columns(bench: dict) -> dict:
@@ -30,19 +31,30 @@ def benchmark_columns(bench: dict) -> dict:
         result = bench.get(device)
         if not records.is_measured(result):  # unavailable / not applicable: no numbers, never zeros
             row.update({f"{prefix}_variant": records.unmeasured_label(result), f"{prefix}_p50_ms": None,
-                        f"{prefix}_p95_ms": None})
+                        f"{prefix}_p95_ms": None, f"{prefix}_p95_upper_ms": None})
             continue
         best = result["variants"][result["best_variant"]]
+        lat = best["latency_ms"]
         row.update({f"{prefix}_variant": result["best_variant"], f"{prefix}_accuracy": best["accuracy"],
-                    f"{prefix}_p50_ms": best["latency_ms"]["p50"],
-                    f"{prefix}_p95_ms": best["latency_ms"]["p95"], f"{prefix}_speedup": best["speedup_p50"],
+                    f"{prefix}_vs_reference": _vs_reference_text(best.get("vs_reference")),
+                    f"{prefix}_p50_ms": lat["p50"], f"{prefix}_p50_ci": lat.get("p50_ci"),
+                    f"{prefix}_p95_ms": lat["p95"], f"{prefix}_p95_upper_ms": lat.get("p95_upper"),
+                    f"{prefix}_speedup": best["speedup_p50"], f"{prefix}_speedup_ci": best.get("speedup_p50_ci"),
                     f"{prefix}_samples_per_s": best["samples_per_s"],
-                    f"{prefix}_cost_per_1m_tokens_usd": best["cost_per_1m_tokens_usd"]})
+                    f"{prefix}_cost_per_1k_texts_usd": best["cost_per_1k_texts_usd"]})
         if device == "cpu":
             row["cpu_model_rss_mb"] = best.get("model_rss_mb")
         else:
-            row["gpu_memory_mb"] = best.get("cuda_max_allocated_mb")
+            row["gpu_memory_mb"] = best.get("gpu_memory_mb")
     return row
+
+
+def _vs_reference_text(comp: dict | None) -> str:
+    """The best variant's served accuracy against the reference variant's: difference, interval, McNemar p."""
+    if not comp:
+        return ""
+    return (f"{comp['diff'] * 100:+.1f} pt [{comp['low'] * 100:+.1f}, {comp['high'] * 100:+.1f}], "
+            f"p={comp['p_value']:.2g}")
 
 
 def _require(path: Path, entry: Entry, stage: str, what: str) -> Path:
@@ -182,8 +194,9 @@ def _entry_label(row: dict) -> str:
 def to_metrics_json(table: pd.DataFrame, metrics: list[str]) -> dict:
     """``{dataset: {model: {metric: value}}}`` (dicts, not lists, so ``dvc metrics diff`` can diff it)."""
     extra = [c for c in ("accuracy_ci_low", "accuracy_ci_high", "ece", "brier", "vs_best_diff", "vs_best_p_value",
-                         "cpu_p50_ms", "cpu_p95_ms", "cpu_samples_per_s", "cpu_cost_per_1m_tokens_usd",
-                         "gpu_p50_ms", "gpu_p95_ms", "size_mb") if c in table.columns]
+                         "cpu_accuracy", "cpu_p50_ms", "cpu_p95_ms", "cpu_p95_upper_ms", "cpu_speedup",
+                         "cpu_samples_per_s", "cpu_cost_per_1k_texts_usd", "cpu_model_rss_mb", "gpu_p50_ms",
+                         "gpu_p95_ms", "gpu_p95_upper_ms", "size_mb") if c in table.columns]
     out: dict = {}
     for row in table.to_dict("records"):
         out.setdefault(row["dataset"], {})[row["model"]] = {

@@ -22,14 +22,14 @@ from textcls.config.params import RecommendParams
 # constraint key -> (what is measured, leaderboard column for device "cpu"/"gpu", "min" or "max")
 CONSTRAINTS = {
     "min_accuracy": ("accuracy", {"cpu": "cpu_accuracy", "gpu": "gpu_accuracy"}, "min"),
-    "max_p95_ms": ("p95_ms", {"cpu": "cpu_p95_ms", "gpu": "gpu_p95_ms"}, "max"),
+    "max_p95_ms": ("p95_ms", {"cpu": "cpu_p95_upper_ms", "gpu": "gpu_p95_upper_ms"}, "max"),
     "max_memory_mb": ("memory_mb", {"cpu": "cpu_model_rss_mb", "gpu": "gpu_memory_mb"}, "max"),
-    "max_cost_per_1m_tokens_usd": ("cost_per_1m_tokens_usd",
-                                   {"cpu": "cpu_cost_per_1m_tokens_usd", "gpu": "gpu_cost_per_1m_tokens_usd"}, "max"),
+    "max_cost_per_1k_texts_usd": ("cost_per_1k_texts_usd",
+                                  {"cpu": "cpu_cost_per_1k_texts_usd", "gpu": "gpu_cost_per_1k_texts_usd"}, "max"),
     "max_params": ("params", {"cpu": "params", "gpu": "params"}, "max"),
 }
-LABELS = {"accuracy": "accuracy", "p95_ms": "batch-1 p95 latency (ms)", "memory_mb": "model memory (MB)",
-          "cost_per_1m_tokens_usd": "cost (USD / 1M tokens)", "params": "parameters"}
+LABELS = {"accuracy": "accuracy", "p95_ms": "batch-1 p95 latency (ms, 95 % upper bound)",
+          "memory_mb": "model memory (MB)", "cost_per_1k_texts_usd": "cost (USD / 1k texts)", "params": "parameters"}
 
 # compare(dataset, model_a, model_b) -> {"diff", "low", "high", "p_value", "significant"} (A minus B)
 Comparison = Callable[[str, str, str], dict]
@@ -118,8 +118,8 @@ def constraints_text(cfg: RecommendParams) -> str:
 
 def _describe(cand: dict) -> str:
     fields = [f"accuracy {cand['accuracy']:.4f}" if cand["accuracy"] is not None else "accuracy not measured"]
-    for name, fmt, unit in (("p95_ms", "{:.2f}", " ms p95"), ("memory_mb", "{:.0f}", " MB"),
-                            ("cost_per_1m_tokens_usd", "{:.4f}", " USD / 1M tokens")):
+    for name, fmt, unit in (("p95_ms", "{:.2f}", " ms p95 (upper bound)"), ("memory_mb", "{:.0f}", " MB"),
+                            ("cost_per_1k_texts_usd", "{:.2g}", " USD / 1k texts")):
         if cand[name] is not None:
             fields.append(fmt.format(cand[name]) + unit)
     variant = f" ({cand['variant']})" if cand["variant"] else ""
@@ -130,7 +130,7 @@ def _why(rec: dict) -> list[str]:
     second = rec["candidates"].get(rec["runner_up"])
     n_ok = sum(1 for c in rec["candidates"].values() if not c["violations"])
     goal = {"accuracy": "highest accuracy", "p95_ms": "lowest p95 latency",
-            "cost_per_1m_tokens_usd": "lowest cost"}[rec["objective"]]
+            "cost_per_1k_texts_usd": "lowest cost"}[rec["objective"]]
     lines = [f"Why: the {goal} of the {n_ok} model(s) that meet every constraint."]
     if second is None:
         return lines + ["Runner-up: none (no other model meets the constraints)."]

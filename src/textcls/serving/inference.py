@@ -39,6 +39,11 @@ class Encoder:
     def real_tokens(batch: dict[str, np.ndarray]) -> int:
         return int(batch["attention_mask"].sum())
 
+    @staticmethod
+    def padded_tokens(batch: dict[str, np.ndarray]) -> int:
+        """Tokens the model computes on, padding included (batch size x padded length)."""
+        return int(batch["input_ids"].size)
+
 
 def make_encoder(model_dir: Path, card: ModelCard):
     """Raw texts -> the inputs of the model's kind, as serving would encode them."""

@@ -38,12 +38,9 @@ def resolve_precision(setting: str, device: str) -> str:
 def configure_threads() -> int:
     """Every core the process may run on (respects taskset / cgroup CPU affinity), or ``TEXTCLS_THREADS``
     when set: e.g. ``TEXTCLS_THREADS=1 dvc queue start -j 2`` so parallel experiments do not oversubscribe."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    wanted = os.environ.get("TEXTCLS_THREADS", "").strip()
-    if wanted and not (wanted.isdigit() and int(wanted) > 0):
-        raise TextclsError(f"TEXTCLS_THREADS={wanted!r} is not a positive integer. Fix: unset it, or set e.g. "
-                           "TEXTCLS_THREADS=1.")
-    n = min(int(wanted), usable) if wanted else usable
+    from textcls.bench.hardware import thread_setting
+
+    n = thread_setting()
     torch.set_num_threads(n)
     return n
 
