@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test lint status report params docs clean-venv
+.PHONY: setup repro test lint status report params docs mutation clean-venv
 
 $(BIN)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,19 @@ report: setup
 # Generated blocks of README.md and docs/ (results table, recommendation, significance) from metrics/.
 docs: setup
 	python scripts/render_results.py
+
+# Mutation testing with mutmut (pinned in requirements-dev.txt, installed on first use): one mutmut run per module
+# over the fast tests that import it, then killed / total per module. Default modules: `only_mutate` of [tool.mutmut]
+# in pyproject.toml; one module: `make mutation MUTATE=src/textcls/eval/statistics.py`; MUTATION_TESTS=tests/test_x.py
+# overrides the test files. Surviving mutants: `python scripts/mutation_report.py --survivors`.
+MUTATE ?=
+MUTATION_TESTS ?=
+$(BIN)/.installed-dev: requirements-dev.txt | $(BIN)/.installed
+	$(BIN)/pip install -r requirements-dev.txt
+	touch $@
+
+mutation: setup $(BIN)/.installed-dev
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python scripts/mutation.py $(MUTATE) $(if $(MUTATION_TESTS),--tests $(MUTATION_TESTS))
 
 clean-venv:
 	rm -rf $(VENV)
