@@ -1,14 +1,13 @@
 """Unit tests of the inference benchmark: timing, statistics, cost, summary, leaderboard view, params.
 
-Fast, CPU-only and deterministic: timing loops run on fake clocks; the one real run uses the
-tiny BERT from conftest with a handful of iterations.
+Fast, CPU-only and deterministic: timing loops run on fake clocks; the one real run benchmarks the
+tiny BERT from conftest (two CPU variants, six repeats over six texts, memory probed in this process).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import math
 import shutil
 from pathlib import Path
 
@@ -25,6 +24,8 @@ from textcls.bench import benchmark
 from textcls.bench import hardware
 
 from textcls.bench import latency
+
+from textcls.bench import memprobe
 
 from textcls.report import leaderboard
 from textcls.errors import ParamsError
@@ -64,19 +65,27 @@ def recorder(clock: FakeClock, warmup: int, warmup_cost: float, call_cost: float
     return fn, calls
 
 
-def variant_row(p50: float, accuracy: float, tokens_per_s: float, p95: float | None = None) -> dict:
-    """A measured variant as run_variant reports it (the keys summarize and benchmark_columns read)."""
-    return {"latency_ms": {"count": 50, "p50": p50, "p95": p95 if p95 is not None else p50 * 1.5},
-            "accuracy": accuracy, "tokens_per_s": tokens_per_s, "samples_per_s": tokens_per_s / 10,
-            "model_rss_mb": 42.0, "peak_rss_mb": 300.0}
+def variant_row(p50: float, accuracy: float, samples_per_s: float, validation_accuracy: float | None = None,
+                p95: float | None = None, p95_upper: float | None = None, speedup: float = 1.0) -> dict:
+    """A measured variant as benchmark_device reports it (the keys summarize and benchmark_columns read)."""
+    return {"latency_ms": {"count": 60, "repeats": 6, "p50": p50, "p50_ci": [p50 * 0.9, p50 * 1.1],
+                           "p95": p95 if p95 is not None else p50 * 1.5, "p95_ci": None,
+                           "p95_upper": p95_upper if p95_upper is not None else p50 * 2.0},
+            "accuracy": accuracy, "validation_accuracy": validation_accuracy if validation_accuracy is not None
+            else accuracy, "samples_per_s": samples_per_s, "tokens_per_s": samples_per_s * 10,
+            "speedup_p50": speedup, "speedup_p50_ci": [speedup * 0.9, speedup * 1.1],
+            "cost_per_1k_texts_usd": round(latency.cost_per_1k_texts(samples_per_s, 3.60), 8),
+            "model_rss_mb": 42.0, "peak_rss_mb": 300.0,
+            "vs_reference": {"diff": 0.0, "low": 0.0, "high": 0.0, "p_value": 1.0}}
 
 
 def hand_made_variants() -> dict:
     """Baseline first; a faster variant that loses too much accuracy; an acceptable one; a failure."""
     return {
-        "eager_fp32": variant_row(p50=10.0, accuracy=0.90, tokens_per_s=1000.0),
-        "dynamic_int8": variant_row(p50=4.0, accuracy=0.85, tokens_per_s=2500.0),  # fastest, -0.05 accuracy
-        "onnx_fp32": variant_row(p50=5.0, accuracy=0.898, tokens_per_s=2000.0),  # -0.002: acceptable
+        "eager_fp32": variant_row(p50=10.0, accuracy=0.90, samples_per_s=100.0),
+        "dynamic_int8": variant_row(p50=4.0, accuracy=0.85, samples_per_s=250.0, speedup=2.5),  # fastest, -0.05
+        "onnx_fp32": variant_row(p50=5.0, accuracy=0.898, samples_per_s=200.0, speedup=2.0,  # -0.002: acceptable
+                                 p95_upper=9.25),
         "onnx_int8": {"error": "RuntimeError: exporter could not trace"},
     }
 
@@ -98,50 +107,52 @@ def params_raw(project_root) -> dict:
 # --------------------------------------------------------------------------- 1. Latency statistics
 
 
-def test_latency_from_values_matches_hand_computed_statistics():
-    """Check that Latency.from_values reports ms percentiles, mean, sample stdev, min and max."""
-    lat = latency.Latency.from_values([i / 1000 for i in range(1, 11)])  # 1 .. 10 ms
-    assert lat.count == 10
-    assert lat.mean == pytest.approx(5.5)
-    # numpy's linear interpolation on 1..10: rank = q * (n - 1)
-    assert lat.p50 == pytest.approx(5.5)
-    assert lat.p90 == pytest.approx(9.1)
-    assert lat.p95 == pytest.approx(9.55)
-    assert lat.p99 == pytest.approx(9.91)
-    assert lat.stdev == pytest.approx(math.sqrt(82.5 / 9))  # ddof=1: sum of squares 82.5 over n-1
-    assert lat.min == pytest.approx(1.0) and lat.max == pytest.approx(10.0)
+def ms(values):
+    return [v / 1000 for v in values]
+
+
+def test_repeated_latency_from_repeats_hand_computed():
+    """Check that from_repeats reports ms: median of the per-repeat p50s, pooled mean, min and max."""
+    repeats = [ms([r, r + 1, r + 2]) for r in range(1, 7)]  # p50s 2..7 ms
+    lat = latency.RepeatedLatency.from_repeats(repeats)
+    assert (lat.count, lat.repeats) == (18, 6)
+    assert lat.p50 == pytest.approx(4.5) and lat.p50_ci == [pytest.approx(2.0), pytest.approx(7.0)]
+    assert lat.mean == pytest.approx(4.5) and lat.min == pytest.approx(1.0) and lat.max == pytest.approx(8.0)
+    assert lat.p95_upper is None and lat.p99 is None  # 18 calls: too few to bound a tail percentile
     assert latency.LATENCY_UNIT == "ms"
 
 
-def test_latency_from_values_accepts_numpy_arrays_and_unsorted_input():
-    """Check that Latency.from_values gives the same statistics for a shuffled numpy array."""
-    values = np.array([0.004, 0.001, 0.010, 0.007, 0.002, 0.009, 0.003, 0.006, 0.008, 0.005])
-    assert latency.Latency.from_values(values) == latency.Latency.from_values(sorted(values.tolist()))
+def test_repeated_latency_accepts_numpy_arrays_and_unsorted_repeats():
+    """Check that from_repeats gives the same statistics for numpy arrays shuffled within each repeat."""
+    rng = np.random.default_rng(0)
+    repeats = [sorted(rng.exponential(0.01, size=9).tolist()) for _ in range(6)]
+    shuffled = [rng.permutation(np.array(r)) for r in repeats]
+    got, want = latency.RepeatedLatency.from_repeats(shuffled), latency.RepeatedLatency.from_repeats(repeats)
+    assert got.to_dict(digits=9) == want.to_dict(digits=9)  # equal up to the order of a float sum
 
 
-def test_latency_single_value_has_zero_stdev():
-    """Check that a single measurement gives stdev 0 and every percentile equal to it."""
-    lat = latency.Latency.from_values([0.0025])
-    assert lat.count == 1 and lat.stdev == 0.0
-    assert lat.p50 == lat.p90 == lat.p95 == lat.p99 == lat.min == lat.max == lat.mean == pytest.approx(2.5)
+def test_repeated_latency_single_call_per_repeat():
+    """Check that one call per repeat gives p50 = p95 = the median call, and min/max of the calls."""
+    lat = latency.RepeatedLatency.from_repeats([[0.0025]] * 6)
+    assert lat.count == 6 and lat.p50 == lat.p95 == lat.min == lat.max == lat.mean == pytest.approx(2.5)
 
 
-@pytest.mark.parametrize("values", [[], np.array([]), [0.001, -0.0001]], ids=["empty-list", "empty-array", "negative"])
-def test_latency_from_values_rejects_empty_and_negative(values):
-    """Check that no values or a negative value raise ValueError."""
+@pytest.mark.parametrize("repeats", [[], [[]], [np.array([])], [[0.001, -0.0001]], [[0.001, float("nan")]]],
+                         ids=["no-repeats", "empty-list", "empty-array", "negative", "nan"])
+def test_repeated_latency_rejects_empty_negative_and_nan(repeats):
+    """Check that no values, a negative or a NaN value raise ValueError."""
     with pytest.raises(ValueError):
-        latency.Latency.from_values(values)
+        latency.RepeatedLatency.from_repeats(repeats)
 
 
-def test_latency_to_dict_rounds_floats_and_keeps_count():
-    """Check that to_dict rounds every float to the requested digits and keeps count an int."""
-    lat = latency.Latency.from_values([0.0012345678, 0.0023456789])
+def test_repeated_latency_to_dict_rounds_floats_and_keeps_count():
+    """Check that to_dict rounds every float to the requested digits, keeps count an int and is JSON."""
+    lat = latency.RepeatedLatency.from_repeats([[0.0012345678, 0.0023456789]] * 6)
     d = lat.to_dict()
-    assert set(d) == {"count", "mean", "stdev", "p50", "p90", "p95", "p99", "min", "max"}
-    assert d["count"] == 2 and isinstance(d["count"], int)
+    assert d["count"] == 12 and isinstance(d["count"], int)
     assert d["min"] == 1.2346 and d["max"] == 2.3457
     assert lat.to_dict(digits=1)["min"] == 1.2
-    assert all(v == round(v, 4) for k, v in d.items() if k != "count")
+    assert all(v == round(v, 4) for k, v in d.items() if isinstance(v, float))
     json.dumps(d)  # plain Python numbers, JSON-serialisable
 
 
@@ -233,55 +244,67 @@ def test_throughput_rejects_bad_seconds(seconds):
         latency.throughput(1, 10, seconds)
 
 
-def test_cost_per_million_tokens_hand_computed():
-    """Check that 1000 tokens/s at $3.60/h costs $1.00 per 1M tokens (and scales as expected)."""
-    assert latency.cost_per_million_tokens(1000.0, 3.60) == pytest.approx(1.0)
-    assert latency.cost_per_million_tokens(2000.0, 3.60) == pytest.approx(0.5)
-    assert latency.cost_per_million_tokens(1000.0, 0.10) == pytest.approx(0.1 / 3.6)
-    assert latency.cost_per_million_tokens(1000.0, 0.0) == 0.0
+def test_cost_per_1k_texts_hand_computed():
+    """Check that 1 text/s at $3.60/h costs $1.00 per 1,000 texts (and scales as expected)."""
+    assert latency.cost_per_1k_texts(1.0, 3.60) == pytest.approx(1.0)
+    assert latency.cost_per_1k_texts(2.0, 3.60) == pytest.approx(0.5)
+    assert latency.cost_per_1k_texts(1.0, 0.10) == pytest.approx(0.1 / 3.6)
+    assert latency.cost_per_1k_texts(1000.0, 0.0) == 0.0
 
 
-@pytest.mark.parametrize("tokens_per_s, price", [(0.0, 1.0), (-5.0, 1.0), (1000.0, -0.01)],
-                         ids=["zero-tokens", "negative-tokens", "negative-price"])
-def test_cost_per_million_tokens_rejects_bad_inputs(tokens_per_s, price):
-    """Check that tokens_per_s <= 0 or a negative price raise ValueError."""
+@pytest.mark.parametrize("samples_per_s, price", [(0.0, 1.0), (-5.0, 1.0), (1000.0, -0.01)],
+                         ids=["zero-speed", "negative-speed", "negative-price"])
+def test_cost_per_1k_texts_rejects_bad_inputs(samples_per_s, price):
+    """Check that samples_per_s <= 0 or a negative price raise ValueError."""
     with pytest.raises(ValueError):
-        latency.cost_per_million_tokens(tokens_per_s, price)
+        latency.cost_per_1k_texts(samples_per_s, price)
+
+
+@pytest.mark.parametrize("samples_per_s, price", [(float("nan"), 1.0), (1000.0, float("nan")), (float("inf"), 1.0)])
+def test_cost_rejects_non_finite_inputs(samples_per_s, price):
+    """Check that cost_per_1k_texts refuses NaN/inf instead of returning NaN or 0."""
+    with pytest.raises(ValueError):
+        latency.cost_per_1k_texts(samples_per_s, price)
 
 
 # --------------------------------------------------------------------------- 4. summarize
 
 
-def test_summarize_speedup_delta_and_cost_relative_to_first_variant():
-    """Check that summarize adds speed-up, accuracy delta, cost and LLM cost ratio against the first variant."""
-    out = benchmark.summarize(hand_made_variants(), price_per_hour=3.60, llm_price=15.0, max_accuracy_drop=0.005)
-    assert out["reference_variant"] == "eager_fp32"
+def test_summarize_accuracy_deltas_relative_to_first_variant():
+    """Check that summarize adds test and validation accuracy deltas against the first variant, order kept."""
+    out = benchmark.summarize(hand_made_variants(), max_accuracy_drop=0.005)
+    assert out["reference_variant"] == "eager_fp32" and out["status"] == "measured"
     rows = out["variants"]
     assert list(rows) == ["eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8"]  # order kept
-    assert rows["eager_fp32"]["speedup_p50"] == 1.0 and rows["eager_fp32"]["accuracy_delta"] == 0.0
-    assert rows["dynamic_int8"]["speedup_p50"] == 2.5 and rows["dynamic_int8"]["accuracy_delta"] == -0.05
-    assert rows["onnx_fp32"]["speedup_p50"] == 2.0 and rows["onnx_fp32"]["accuracy_delta"] == -0.002
-    assert rows["eager_fp32"]["cost_per_1m_tokens_usd"] == pytest.approx(1.0)
-    assert rows["onnx_fp32"]["cost_per_1m_tokens_usd"] == pytest.approx(0.5)
-    assert rows["dynamic_int8"]["cost_per_1m_tokens_usd"] == pytest.approx(0.4)
-    assert rows["eager_fp32"]["llm_api_cost_ratio"] == 15.0
-    assert rows["onnx_fp32"]["llm_api_cost_ratio"] == 30.0
+    assert rows["eager_fp32"]["accuracy_delta"] == 0.0 and rows["eager_fp32"]["validation_accuracy_delta"] == 0.0
+    assert rows["dynamic_int8"]["accuracy_delta"] == -0.05 and rows["dynamic_int8"]["validation_accuracy_delta"] == -0.05
+    assert rows["onnx_fp32"]["accuracy_delta"] == -0.002 and rows["onnx_fp32"]["validation_accuracy_delta"] == -0.002
 
 
 def test_summarize_best_is_fastest_within_accuracy_budget():
-    """Check that best_variant skips a faster variant that loses too much accuracy."""
-    out = benchmark.summarize(hand_made_variants(), 3.60, 15.0, max_accuracy_drop=0.005)
+    """Check that best_variant skips a faster variant that loses too much (validation) accuracy."""
+    out = benchmark.summarize(hand_made_variants(), max_accuracy_drop=0.005)
     assert out["best_variant"] == "onnx_fp32"  # dynamic_int8 is faster but 5 points worse
-    relaxed = benchmark.summarize(hand_made_variants(), 3.60, 15.0, max_accuracy_drop=0.1)
+    relaxed = benchmark.summarize(hand_made_variants(), max_accuracy_drop=0.1)
     assert relaxed["best_variant"] == "dynamic_int8"
-    strict = benchmark.summarize(hand_made_variants(), 3.60, 15.0, max_accuracy_drop=0.0)
+    strict = benchmark.summarize(hand_made_variants(), max_accuracy_drop=0.0)
     assert strict["best_variant"] == "eager_fp32"  # only the baseline itself is within 0
 
 
 def test_summarize_accuracy_drop_at_the_limit_is_acceptable():
     """Check that a variant losing exactly max_accuracy_drop still counts as acceptable."""
-    variants = {"eager_fp32": variant_row(10.0, 0.900, 1000.0), "onnx_int8": variant_row(3.0, 0.895, 3000.0)}
-    assert benchmark.summarize(variants, 0.1, 0.15, max_accuracy_drop=0.005)["best_variant"] == "onnx_int8"
+    variants = {"eager_fp32": variant_row(10.0, 0.900, 100.0), "onnx_int8": variant_row(3.0, 0.895, 300.0)}
+    assert benchmark.summarize(variants, max_accuracy_drop=0.005)["best_variant"] == "onnx_int8"
+
+
+def test_summarize_chooses_on_validation_not_test_accuracy():
+    """Check that a faster variant better on test but too much worse on validation is not chosen."""
+    variants = {"eager_fp32": variant_row(10.0, 0.90, 100.0, validation_accuracy=0.90),
+                "onnx_int8": variant_row(3.0, 0.95, 300.0, validation_accuracy=0.88)}
+    assert benchmark.summarize(variants, max_accuracy_drop=0.005)["best_variant"] == "eager_fp32"
+    variants = {"eager_fp32": variant_row(10.0, 0.90, 100.0, validation_accuracy=0.90),
+                "onnx_int8": variant_row(3.0, 0.80, 300.0, validation_accuracy=0.90)}
+    assert benchmark.summarize(variants, max_accuracy_drop=0.005)["best_variant"] == "onnx_int8"
 
 
 def test_summarize_keeps_failed_variant_unchanged_and_never_picks_it():
@@ -289,17 +312,15 @@ def test_summarize_keeps_failed_variant_unchanged_and_never_picks_it():
     variants = hand_made_variants()
     failed = copy.deepcopy(variants["onnx_int8"])
     for drop in (0.0, 0.005, 0.5):
-        out = benchmark.summarize(copy.deepcopy(variants), 3.60, 15.0, drop)
+        out = benchmark.summarize(copy.deepcopy(variants), drop)
         assert out["variants"]["onnx_int8"] == failed
         assert out["best_variant"] != "onnx_int8"
 
 
-def test_summarize_free_machine_has_no_llm_ratio():
-    """Check that a price of 0 gives cost 0 and no (None) LLM cost ratio instead of dividing by zero."""
-    out = benchmark.summarize({"eager_fp32": variant_row(10.0, 0.9, 1000.0)}, 0.0, 0.15, 0.005)
-    row = out["variants"]["eager_fp32"]
-    assert row["cost_per_1m_tokens_usd"] == 0.0 and row["llm_api_cost_ratio"] is None
-    assert out["best_variant"] == out["reference_variant"] == "eager_fp32"
+def test_summarize_single_variant_is_its_own_best():
+    """Check that a lone (reference) variant is the best one."""
+    out = benchmark.summarize({"sklearn": variant_row(0.2, 0.8, 5000.0)}, 0.005)
+    assert out["best_variant"] == out["reference_variant"] == "sklearn"
 
 
 # --------------------------------------------------------------------------- 5. leaderboard
@@ -322,30 +343,34 @@ def test_pareto_front_keeps_identical_points_and_handles_trivial_sets():
 
 
 def test_benchmark_columns_gpu_unavailable_gives_none_not_zero():
-    """Check that an unavailable cuda device gives gpu_variant "unavailable" and None latencies (never 0)."""
-    cpu = benchmark.summarize(hand_made_variants(), 0.10, 0.15, 0.005)
+    """Check that an unavailable cuda device gives gpu_variant "unavailable" and None numbers (never 0)."""
+    cpu = benchmark.summarize(hand_made_variants(), 0.005)
     row = leaderboard.benchmark_columns({"size_mb": 1.25, "cpu": cpu, "cuda": NO_GPU})
     assert row["gpu_variant"] == "unavailable"
-    assert row["gpu_p50_ms"] is None and row["gpu_p95_ms"] is None
+    assert row["gpu_p50_ms"] is None and row["gpu_p95_ms"] is None and row["gpu_p95_upper_ms"] is None
+    assert row.get("gpu_memory_mb") is None and row.get("gpu_cost_per_1k_texts_usd") is None
     assert row["size_mb"] == 1.25
 
 
 def test_benchmark_columns_cpu_numbers_come_from_best_variant():
     """Check that the cpu_* columns are the best variant's latency, speed-up, throughput, memory and cost."""
-    cpu = benchmark.summarize(hand_made_variants(), 3.60, 15.0, 0.005)
+    cpu = benchmark.summarize(hand_made_variants(), 0.005)
     row = leaderboard.benchmark_columns({"size_mb": 0.5, "cpu": cpu, "cuda": NO_GPU})
     best = cpu["variants"]["onnx_fp32"]
     assert row["cpu_variant"] == "onnx_fp32"
-    assert row["cpu_p50_ms"] == 5.0 and row["cpu_p95_ms"] == 7.5
-    assert row["cpu_speedup"] == 2.0
-    assert row["cpu_cost_per_1m_tokens_usd"] == pytest.approx(0.5)
+    assert row["cpu_p50_ms"] == 5.0 and row["cpu_p95_ms"] == 7.5 and row["cpu_p95_upper_ms"] == 9.25
+    assert row["cpu_p50_ci"] == best["latency_ms"]["p50_ci"]
+    assert row["cpu_speedup"] == 2.0 and row["cpu_speedup_ci"] == best["speedup_p50_ci"]
+    assert row["cpu_accuracy"] == 0.898
+    assert row["cpu_cost_per_1k_texts_usd"] == pytest.approx(3.60 / 3600 / 200 * 1000)
     assert row["cpu_samples_per_s"] == best["samples_per_s"]
     assert row["cpu_model_rss_mb"] == 42.0
+    assert row["cpu_vs_reference"] == "+0.0 pt [+0.0, +0.0], p=1"
 
 
 def test_benchmark_columns_tfidf_not_applicable_on_gpu():
     """Check that a not-applicable cuda result shows as "not applicable (<reason>)" with None latencies."""
-    cpu = benchmark.summarize({"sklearn": variant_row(0.2, 0.8, 50000.0)}, 0.10, 0.15, 0.005)
+    cpu = benchmark.summarize({"sklearn": variant_row(0.2, 0.8, 5000.0)}, 0.005)
     cuda = {"status": "not_applicable", "reason": "CPU-only model"}
     row = leaderboard.benchmark_columns({"size_mb": 0.1, "cpu": cpu, "cuda": cuda})
     assert row["cpu_variant"] == "sklearn" and row["cpu_speedup"] == 1.0
@@ -448,6 +473,15 @@ def test_real_params_yaml_benchmark_section_parses(params_raw):
     assert cfg.cpu_variants[0] == "eager_fp32" and cfg.cuda_variants[0] == "eager_fp32"
     assert set(cfg.price_per_hour) == {"cpu", "cuda"}
     assert 0 <= cfg.max_accuracy_drop < 1
+    assert cfg.repeats >= 6 and cfg.throughput_texts >= 1
+
+
+def test_benchmark_params_defaults_and_the_smallest_repeats():
+    """Check the defaults and that 6 repeats (the fewest with a 95 % median interval) are accepted."""
+    cfg = BenchmarkParams()
+    assert (cfg.warmup, cfg.repeats, cfg.max_served_texts, cfg.throughput_texts) == (10, 10, None, 128)
+    assert cfg.batch_sizes == [1, 8, 32] and cfg.price_per_hour == {"cpu": 0.10, "cuda": 2.50}
+    assert BenchmarkParams(repeats=6).repeats == 6
 
 
 def _set(key, value):
@@ -473,11 +507,12 @@ BAD_BENCHMARK = [
     ("batch-size-zero", _set("batch_sizes", [1, 0]), "benchmark.batch_sizes"),
     ("batch-size-bool", _set("batch_sizes", [True]), "benchmark.batch_sizes"),
     ("negative-warmup", _set("warmup", -1), "benchmark.warmup"),
-    ("zero-iterations", _set("min_iterations", 0), "benchmark.min_iterations"),
-    ("negative-min-seconds", _set("min_seconds", -1.0), "benchmark.min_seconds"),
-    ("zero-latency-texts", _set("latency_texts", 0), "benchmark.latency_texts"),
+    ("repeats-5", _set("repeats", 5), "benchmark.repeats"),
+    ("repeats-bool", _set("repeats", True), "benchmark.repeats"),
+    ("zero-served-texts", _set("max_served_texts", 0), "benchmark.max_served_texts"),
+    ("zero-throughput-texts", _set("throughput_texts", 0), "benchmark.throughput_texts"),
+    ("negative-throughput-seconds", _set("throughput_min_seconds", -1.0), "benchmark.throughput_min_seconds"),
     ("negative-threads", _set("threads", -2), "benchmark.threads"),
-    ("negative-llm-price", _set("llm_api_price_per_1m_tokens", -1.0), "benchmark.llm_api_price_per_1m_tokens"),
     ("price-extra-device", _set("price_per_hour", {"cpu": 0.1, "cuda": 2.5, "tpu": 1.0}),
      "benchmark.price_per_hour"),
     ("price-missing-cuda", _del_price_cuda, "benchmark.price_per_hour"),
@@ -499,6 +534,25 @@ def test_bad_benchmark_params_raise_params_error_naming_the_key(params_raw, muta
     assert key in message
     if key == "benchmark":  # unknown key: the message names the section and the bad key
         assert "warmpu" in message and "Unknown key" in message
+
+
+def test_repeats_below_six_is_rejected_saying_six():
+    """Check that 'repeats: 5' is refused with a message naming benchmark.repeats and the minimum 6."""
+    with pytest.raises(ParamsError, match=r"benchmark\.repeats.*>= 6"):
+        parse_params({**yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("params.yaml").read_text()),
+                      "benchmark": {"repeats": 5}})
+
+
+@pytest.mark.parametrize("old_key, value", [("min_iterations", 50), ("min_seconds", 1.0), ("latency_texts", 64),
+                                            ("llm_api_price_per_1m_tokens", 15.0)])
+def test_removed_benchmark_keys_are_unknown(params_raw, old_key, value):
+    """Check that the keys of the old benchmark method are refused as unknown keys, naming them."""
+    raw = copy.deepcopy(params_raw)
+    raw["benchmark"][old_key] = value
+    with pytest.raises(ParamsError) as info:
+        parse_params(raw)
+    message = str(info.value)
+    assert "Unknown key" in message and old_key in message and "benchmark" in message
 
 
 def test_params_error_does_not_leak_into_the_shared_raw_dict(params_raw):
@@ -536,11 +590,14 @@ def test_fingerprint_is_stable_and_has_no_volatile_fields(monkeypatch):
 
 TEXTS = ["the movie is good", "the film was bad", "a great story and fun music", "an awful plot",
          "the team lost the game", "nice ending", "so boring", "very good actor"]
-LABELS = np.array([1, 0, 1, 0, 0, 1, 0, 1])
+LABELS = [1, 0, 1, 0, 0, 1, 0, 1]
+VALIDATION = ["good fun", "bad plot", "great music", "boring film"]
+VALIDATION_LABELS = [1, 0, 1, 0]
 CARD = {"kind": "transformer", "label_names": ["neg", "pos"], "prefix": "", "max_length": 16, "params": {},
         "seed": 0}
-TINY_CFG = dict(warmup=1, min_iterations=3, min_seconds=0.0, latency_texts=4, batch_sizes=[1, 2],
-                throughput_min_seconds=0.0)
+TINY_CFG = dict(cpu_variants=["eager_fp32", "dynamic_int8"], warmup=0, repeats=6, max_served_texts=6,
+                throughput_texts=4, batch_sizes=[1, 2], throughput_min_seconds=0.0)
+SEED = 0
 
 
 @pytest.fixture(scope="module")
@@ -553,54 +610,123 @@ def trained_tiny_dir(tiny_bert_dir, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real_results(trained_tiny_dir, tmp_path_factory) -> dict:
-    """run_variant results for eager_fp32 and dynamic_int8 on the CPU (module-scoped: run once)."""
-    cfg = BenchmarkParams(cpu_variants=["eager_fp32", "dynamic_int8"], **TINY_CFG)
-    test = {"texts": TEXTS, "labels": LABELS, "sample": TEXTS[:cfg.latency_texts]}
-    workdir = tmp_path_factory.mktemp("bench-work")
-    card = ModelCard.read(trained_tiny_dir)
-    return {v: benchmark.run_variant(v, "cpu", trained_tiny_dir, card, test, cfg, 1, workdir)
-            for v in cfg.cpu_variants}
+def prepared_dir(tmp_path_factory) -> Path:
+    """A prepared data folder (parquet splits + meta.json) with 8 test and 4 validation texts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path_factory.mktemp("prepared")
+    for split, (texts, labels) in {"train": (VALIDATION, VALIDATION_LABELS), "validation": (VALIDATION,
+                                   VALIDATION_LABELS), "test": (TEXTS, LABELS)}.items():
+        pq.write_table(pa.table({"text": pa.array(texts, pa.string()), "label": pa.array(labels, pa.int64()),
+                                 "row": pa.array(range(len(texts)), pa.int64())}), folder / f"{split}.parquet")
+    (folder / "meta.json").write_text(json.dumps({"label_names": ["neg", "pos"]}), encoding="utf-8")
+    return folder
 
 
-@pytest.mark.parametrize("variant", ["eager_fp32", "dynamic_int8"])
-def test_run_variant_reports_latency_throughput_accuracy_memory(real_results, variant):
-    """Check that run_variant on the tiny BERT reports latency, throughput sweep, accuracy and probe memory."""
-    result = real_results[variant]
-    lat = result["latency_ms"]
-    assert lat["count"] >= 3
-    assert 0 < lat["min"] <= lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
-    assert set(result["throughput"]) == {"1", "2"}
-    assert result["best_batch_size"] in (1, 2)
-    best = result["throughput"][str(result["best_batch_size"])]
-    assert result["samples_per_s"] == best["samples_per_s"] > 0 and result["tokens_per_s"] == best["tokens_per_s"] > 0
-    assert 0.0 <= result["accuracy"] <= 1.0
-    assert result["peak_rss_mb"] > 0 and result["baseline_rss_mb"] > 0
-    assert result["rss_mb"] > 0
-    assert result["prepare_s"] >= 0 and result["cold_start_s"] >= result["prepare_s"]
-    assert result["tokenize_ms"] > 0
+@pytest.fixture(scope="module")
+def real_result(trained_tiny_dir, prepared_dir) -> dict:
+    """benchmark_model of the tiny BERT on the CPU (module-scoped: run once); no GPU, memory probed in process."""
+    import torch
+
+    threads = torch.get_num_threads()
+    cfg = BenchmarkParams(**TINY_CFG)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.cuda, "is_available", lambda: False)
+        mp.setattr(benchmark, "memory", lambda model_dir, variant, device, threads, workdir, texts, batch_size:
+                   memprobe.measure({"model_dir": str(model_dir), "variant": variant, "device": device,
+                                     "threads": threads, "workdir": str(workdir), "texts": texts,
+                                     "batch_size": batch_size}))
+        result = benchmark.benchmark_model("toy", "tiny", trained_tiny_dir, prepared_dir, {"cpu": "test"},
+                                           {"params": 1234, "train_time_s": 5.0}, cfg, SEED)
+    torch.set_num_threads(threads)
+    return result
+
+
+def _served_accuracy(model_dir: Path, texts: list[str], labels: list[int]) -> float:
+    """Accuracy of eager_fp32 serving each text alone, computed here independently of the benchmark."""
+    from textcls.serving import inference
+
+    card = ModelCard.read(model_dir)
+    encoder = inference.make_encoder(model_dir, card)
+    backend, _ = inference.build_backend("eager_fp32", model_dir, card, "cpu", 1, None)
+    preds = [int(np.argmax(backend(encoder([t]))[0])) for t in texts]
+    return round(float(np.mean(np.array(preds) == np.array(labels))), 6)
+
+
+def test_benchmark_model_reports_the_run(real_result, trained_tiny_dir):
+    """Check the report's frame: model facts, served texts, an unavailable GPU, the machine state, JSON."""
+    result = real_result
+    assert (result["dataset"], result["model"], result["kind"]) == ("toy", "tiny", "transformer")
+    assert (result["params"], result["train_time_s"], result["hardware"]) == (1234, 5.0, {"cpu": "test"})
+    assert result["served_test_texts"] == 6
+    assert result["size_mb"] == round(sum(p.stat().st_size for p in trained_tiny_dir.glob("*.safetensors")) / 2**20, 3)
+    assert result["cuda"] == NO_GPU
+    cpu = result["cpu"]
+    assert cpu["status"] == "measured" and cpu["reference_variant"] == "eager_fp32"
+    assert list(cpu["variants"]) == ["eager_fp32", "dynamic_int8"] and cpu["best_variant"] in cpu["variants"]
+    state = result["machine_state"]
+    assert {"busy", "other_cpu_share", "seconds", "threads"} <= set(state)
+    assert result["benchmark_time_s"] == state["seconds"] >= 0
     json.dumps(result)  # everything is JSON-serialisable
 
 
-def test_real_results_summarize_into_leaderboard_columns(real_results):
-    """Check that real run_variant rows go through summarize and benchmark_columns without gaps."""
-    rows = copy.deepcopy(real_results)
-    cpu = benchmark.summarize(rows, 0.10, 0.15, 0.5)
-    assert cpu["reference_variant"] == "eager_fp32" and cpu["best_variant"] in rows
-    assert cpu["variants"]["eager_fp32"]["speedup_p50"] == 1.0
-    board = leaderboard.benchmark_columns({"size_mb": 0.3, "cpu": cpu, "cuda": "unavailable"})
-    assert board["cpu_p50_ms"] > 0 and board["cpu_cost_per_1m_tokens_usd"] > 0
-    assert board["gpu_p50_ms"] is None
+@pytest.mark.parametrize("variant", ["eager_fp32", "dynamic_int8"])
+def test_benchmark_model_reports_latency_throughput_accuracy_memory(real_result, variant):
+    """Check each variant's row: latency over 6 repeats of the 6 served texts, model-only below end-to-end,
+    the throughput sweep, cost from its speed, accuracy and memory."""
+    row = real_result["cpu"]["variants"][variant]
+    lat, model = row["latency_ms"], row["model_latency_ms"]
+    assert (lat["count"], lat["repeats"]) == (6, 6)
+    assert 0 < lat["min"] <= lat["p50"] <= lat["max"]
+    assert lat["p50_ci"] is not None and lat["p50_ci"][0] <= lat["p50"] <= lat["p50_ci"][1]
+    assert lat["p95_upper"] is None and lat["p99"] is None  # 6 calls are too few to bound a tail
+    assert 0 < model["p50"] < lat["p50"] and model["max"] <= lat["max"]  # tokenization excluded
+    assert set(row["throughput"]) == {"1", "2"} and row["best_batch_size"] in (1, 2)
+    assert all(r["batches"] == {"1": 4, "2": 2}[b] for b, r in row["throughput"].items())  # 4 texts, one rotation
+    best = row["throughput"][str(row["best_batch_size"])]
+    assert row["samples_per_s"] == best["samples_per_s"] > 0 and row["tokens_per_s"] == best["tokens_per_s"] > 0
+    assert best["tokens_per_s"] == max(r["tokens_per_s"] for r in row["throughput"].values())
+    assert row["throughput"]["1"]["padding_share"] == 0.0
+    assert row["cost_per_1k_texts_usd"] == round(latency.cost_per_1k_texts(row["samples_per_s"], 0.10), 8)
+    assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["validation_accuracy"] <= 1.0
+    assert row["batch_size"] == 1
+    assert row["prepare_s"] >= 0 and row["cold_start_s"] >= row["prepare_s"]
+    assert row["baseline_rss_mb"] > 0 and row["peak_rss_mb"] >= row["model_rss_mb"] - 2.0
+    assert set(row["vs_reference"]) >= {"diff", "low", "high", "p_value", "agreement", "max_abs_logit_diff"}
 
 
-@pytest.mark.parametrize("tokens_per_s, price", [(float("nan"), 1.0), (1000.0, float("nan")), (float("inf"), 1.0)])
-def test_cost_rejects_non_finite_inputs(tokens_per_s, price):
-    """Check that cost_per_million_tokens refuses NaN/inf instead of returning NaN or 0."""
-    with pytest.raises(ValueError):
-        latency.cost_per_million_tokens(tokens_per_s, price)
+def test_benchmark_model_accuracy_is_the_served_accuracy(real_result, trained_tiny_dir):
+    """Check that eager_fp32's test and validation accuracy equal serving the same texts here, one at a time:
+    the 6 test texts are the seeded subsample, all 4 validation texts count."""
+    rng = np.random.default_rng(SEED)
+    chosen = np.sort(rng.choice(len(TEXTS), 6, replace=False))
+    row = real_result["cpu"]["variants"]["eager_fp32"]
+    assert row["accuracy"] == _served_accuracy(trained_tiny_dir, [TEXTS[i] for i in chosen],
+                                               [LABELS[i] for i in chosen])
+    assert row["validation_accuracy"] == _served_accuracy(trained_tiny_dir, VALIDATION, VALIDATION_LABELS)
 
 
-def test_latency_rejects_nan():
-    """Check that Latency.from_values refuses NaN values."""
-    with pytest.raises(ValueError):
-        latency.Latency.from_values([0.001, float("nan")])
+def test_benchmark_model_reference_against_itself(real_result):
+    """Check that the reference's speed-up is exactly 1 with a [1, 1] interval and it agrees with itself."""
+    ref = real_result["cpu"]["variants"]["eager_fp32"]
+    assert ref["speedup_p50"] == 1.0 and ref["speedup_p50_ci"] == [1.0, 1.0]
+    comp = ref["vs_reference"]
+    assert (comp["diff"], comp["p_value"], comp["agreement"], comp["max_abs_logit_diff"]) == (0.0, 1.0, 1.0, 0.0)
+    assert ref["accuracy_delta"] == 0.0 and ref["validation_accuracy_delta"] == 0.0
+    int8 = real_result["cpu"]["variants"]["dynamic_int8"]
+    assert int8["vs_reference"]["max_abs_logit_diff"] > 0  # quantised: not bit-identical
+    assert int8["speedup_p50"] > 0
+
+
+def test_real_result_goes_into_leaderboard_columns(real_result):
+    """Check that a real benchmark goes through benchmark_columns without gaps: best variant's numbers, no GPU."""
+    board = leaderboard.benchmark_columns(real_result)
+    cpu = real_result["cpu"]
+    best = cpu["variants"][cpu["best_variant"]]
+    assert board["cpu_variant"] == cpu["best_variant"]
+    assert board["cpu_p50_ms"] == best["latency_ms"]["p50"] > 0
+    assert board["cpu_cost_per_1k_texts_usd"] == best["cost_per_1k_texts_usd"] > 0
+    assert board["cpu_model_rss_mb"] == best["model_rss_mb"]
+    assert board["cpu_p95_upper_ms"] is None  # too few calls for a bound: None, never 0
+    assert board["gpu_p50_ms"] is None and board["gpu_variant"] == "unavailable"

@@ -8,10 +8,10 @@ a GPU constraint reads, ONNX vs eager agreement and the recommendation's JSON. F
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,6 @@ from textcls.bench import benchmark
 from textcls.serving import inference
 
 from textcls import io
-
-from textcls.bench import latency
 
 from textcls.report import leaderboard
 
@@ -218,63 +216,144 @@ def test_dynamic_int8_quantizes_every_linear_layer(built):
     np.testing.assert_allclose(int8, fp32, atol=0.2, rtol=0)
 
 
-# --------------------------------------------------------------------------- 6. accuracy in run_variant
+# --------------------------------------------------------------------------- 6. accuracy in benchmark_device
 
 
 class _IdEncoder:
-    """Texts -> one token per text, its index in ``texts``; three real tokens per text."""
+    """Texts -> one token per text, its index in ``texts``; three real tokens per text, no padding."""
 
     def __init__(self, texts):
         self.index = {t: i for i, t in enumerate(texts)}
 
     def __call__(self, texts):
-        ids = np.array([[self.index[t]] for t in texts], dtype=np.int64)
+        ids = np.array([[self.index[t]] * 3 for t in texts], dtype=np.int64)
         return {"input_ids": ids, "attention_mask": np.ones((len(texts), 3), dtype=np.int64)}
 
     @staticmethod
     def real_tokens(batch):
         return int(batch["attention_mask"].sum())
 
+    @staticmethod
+    def padded_tokens(batch):
+        return int(batch["input_ids"].size)
 
-def test_run_variant_accuracy_is_the_fraction_predicted_right(monkeypatch, tmp_path):
-    """Check that run_variant reports accuracy 0.75 for a backend right on exactly 3 of 4 test texts (not 0.25)."""
-    texts = ["aa", "b", "cccc", "ddd"]
-    labels = np.array([0, 1, 1, 0])
-    predicted = np.array([0, 1, 1, 1])  # the last one wrong
-    logits = np.eye(2, dtype=np.float32)[predicted] * 5.0
 
-    def backend(batch):
-        return logits[batch["input_ids"][:, 0]]
+def _fake_device_run(monkeypatch, tmp_path, broken: str | None = None):
+    """benchmark_device over fake backends of known accuracy: eager_fp32 (slow; right on 9 of 12 test texts and
+    3 of 4 validation texts), dynamic_int8 (fast; 6 of 12 test, 4 of 4 validation), onnx_int8 (fails to build)."""
+    test = [f"test text {i}" for i in range(12)]
+    validation = [f"validation text {i}" for i in range(4)]
+    test_labels = np.array([0, 1] * 6)
+    validation_labels = np.array([1, 0, 1, 0])
+    every = test + validation
+    wrong = {"eager_fp32": {1, 4, 7} | {12}, "dynamic_int8": {0, 1, 2, 3, 4, 5}}  # indices into `every`
+    labels = np.concatenate([test_labels, validation_labels])
+    memory_calls = []
 
-    monkeypatch.setattr(inference, "make_encoder", lambda model_dir, card: _IdEncoder(texts))
-    monkeypatch.setattr(inference, "build_backend", lambda *args, **kwargs: (backend, 0.0))
-    monkeypatch.setattr(benchmark, "peak_memory_cpu", lambda *args, **kwargs: {"model_rss_mb": 1.0})
-    cfg = BenchmarkParams(warmup=0, min_iterations=1, min_seconds=0.0, latency_texts=4, batch_sizes=[1, 2],
-                          throughput_min_seconds=0.0)
-    test = {"texts": texts, "labels": labels, "sample": texts}
-    result = benchmark.run_variant("eager_fp32", "cpu", tmp_path, ModelCard.from_json(CARD), test, cfg, 1, tmp_path)
-    assert result["accuracy"] == 0.75
+    def make(variant):
+        preds = np.where([i in wrong[variant] for i in range(len(every))], 1 - labels, labels)
+        logits = np.eye(2, dtype=np.float32)[preds] * 3.0
+
+        def backend(batch):
+            if variant == "eager_fp32":
+                time.sleep(0.002)
+            if variant == broken and len(batch["input_ids"]) > 1:
+                raise RuntimeError("batched inference is broken")
+            return logits[batch["input_ids"][:, 0]]
+        return backend
+
+    def build_backend(variant, model_dir, card, device, threads, workdir):
+        if variant == "onnx_int8":
+            raise RuntimeError("exporter could not trace\nsecond line")
+        return make(variant), 0.0
+
+    def memory(model_dir, variant, device, threads, workdir, texts, batch_size):
+        memory_calls.append((variant, texts, batch_size))
+        return {"model_rss_mb": 10.0, "peak_rss_mb": 12.0, "baseline_rss_mb": 300.0}
+
+    monkeypatch.setattr(inference, "make_encoder", lambda model_dir, card: _IdEncoder(every))
+    monkeypatch.setattr(inference, "build_backend", build_backend)
+    monkeypatch.setattr(benchmark, "memory", memory)
+    data = {"test": test, "test_labels": test_labels, "validation": validation, "validation_labels": validation_labels,
+            "sample": np.array([0, 2, 5, 9])}
+    cfg = BenchmarkParams(warmup=2, repeats=6, batch_sizes=[1, 2], throughput_min_seconds=0.0,
+                          max_accuracy_drop=0.005)
+    out = benchmark.benchmark_device("cpu", ["eager_fp32", "dynamic_int8", "onnx_int8"], tmp_path,
+                                     ModelCard.from_json(CARD), data, cfg, 1, tmp_path, 3.6, seed=0)
+    return out, memory_calls, test
+
+
+def test_benchmark_device_accuracy_is_the_fraction_served_right(monkeypatch, tmp_path):
+    """Check that benchmark_device reports test accuracy 0.75 and validation 0.75 for a backend right on 9 of 12
+    and 3 of 4 (not 0.25), dynamic_int8's 0.5 / 1.0, and the paired comparison variant minus reference."""
+    out, _, _ = _fake_device_run(monkeypatch, tmp_path)
+    eager, int8 = out["variants"]["eager_fp32"], out["variants"]["dynamic_int8"]
+    assert (eager["accuracy"], eager["validation_accuracy"]) == (0.75, 0.75)
+    assert (int8["accuracy"], int8["validation_accuracy"]) == (0.5, 1.0)
+    assert (int8["accuracy_delta"], int8["validation_accuracy_delta"]) == (-0.25, 0.25)
+    comp = int8["vs_reference"]
+    assert comp["diff"] == -0.25
+    # dynamic_int8 is wrong on 0..5, eager on 1, 4, 7: eager alone right on 0, 2, 3, 5; int8 alone on 7
+    assert (comp["variant_only_right"], comp["reference_only_right"]) == (1, 4)
+    assert comp["agreement"] == pytest.approx(round(7 / 12, 6))
+    assert eager["latency_ms"]["count"] == 12 and eager["latency_ms"]["repeats"] == 6
+    assert eager["batch_size"] == 1
+
+
+def test_benchmark_device_chooses_on_validation_and_keeps_failures(monkeypatch, tmp_path):
+    """Check that the faster dynamic_int8 is best (better on validation though worse on test), that onnx_int8's
+    build failure is kept as a one-line error, and memory / cost are measured for the built variants only."""
+    out, memory_calls, test = _fake_device_run(monkeypatch, tmp_path)
+    assert out["best_variant"] == "dynamic_int8" and out["reference_variant"] == "eager_fp32"
+    assert out["variants"]["onnx_int8"] == {"error": "RuntimeError: exporter could not trace"}
+    assert [v for v, _, _ in memory_calls] == ["eager_fp32", "dynamic_int8"]
+    sample_texts = [test[i] for i in (0, 2, 5, 9)]
+    for variant, texts, batch_size in memory_calls:
+        row = out["variants"][variant]
+        assert texts == sample_texts and batch_size == row["best_batch_size"]
+        assert row["model_rss_mb"] == 10.0
+        assert row["cost_per_1k_texts_usd"] == round(3.6 / 3600 / row["samples_per_s"] * 1000, 8)
+        assert row["throughput"]["1"]["flips_vs_batch1"] == 0 and row["throughput"]["2"]["flips_vs_batch1"] == 0
+        assert row["throughput"]["2"]["padding_share"] == 0.0
+    assert out["variants"]["eager_fp32"]["speedup_p50"] == 1.0
+    assert out["variants"]["dynamic_int8"]["speedup_p50"] > 1.0  # eager sleeps 2 ms a call
+
+
+def test_benchmark_device_variant_failing_later_is_an_error_row(monkeypatch, tmp_path):
+    """Check that a variant failing in the throughput sweep becomes {"error"} and is never the best."""
+    out, memory_calls, _ = _fake_device_run(monkeypatch, tmp_path, broken="dynamic_int8")
+    assert out["variants"]["dynamic_int8"] == {"error": "RuntimeError: batched inference is broken"}
+    assert out["best_variant"] == "eager_fp32"
+    assert [v for v, _, _ in memory_calls] == ["eager_fp32"]
+
+
+def test_benchmark_device_reference_failure_is_raised(monkeypatch, tmp_path):
+    """Check that without the reference variant there is no benchmark: its failure propagates."""
+    with pytest.raises(RuntimeError, match="batched inference is broken"):
+        _fake_device_run(monkeypatch, tmp_path, broken="eager_fp32")
 
 
 # --------------------------------------------------------------------------- 7. best batch size
 
 
-def test_best_batch_size_is_the_one_with_most_samples_per_second(monkeypatch):
-    """Check that with batch 8 fastest in samples/s (400 vs 100 and 200) best_batch_size is 8, with its rates."""
+def test_best_batch_size_is_the_one_with_most_tokens_per_second():
+    """Check that with batch 8 fastest (400 texts/s vs 100 and 200) best_batch_size is 8, with its rates."""
     clock = {"now": 0.0}
     seconds_per_call = {1: 0.01, 8: 0.02, 32: 0.16}  # 100, 400 and 200 samples/s
 
     def backend(batch):
         clock["now"] += seconds_per_call[len(batch["input_ids"])]
+        return np.zeros((len(batch["input_ids"]), 2), dtype=np.float32)
 
-    texts = ["one", "two", "three", "four", "five"]
-    monkeypatch.setattr(latency, "measure", functools.partial(latency.measure, clock=lambda: clock["now"]))
-    cfg = BenchmarkParams(batch_sizes=[1, 8, 32], throughput_min_seconds=0.0)
-    result = benchmark.measure_throughput(backend, _IdEncoder(texts), texts, cfg)
+    texts = [f"text {i}" for i in range(32)]
+    result = benchmark.measure_throughput(backend, _IdEncoder(texts), texts, [1, 8, 32], 0.0,
+                                          np.random.default_rng(0), clock=lambda: clock["now"])
     assert {b: r["samples_per_s"] for b, r in result["throughput"].items()} == pytest.approx(
         {"1": 100.0, "8": 400.0, "32": 200.0})
+    assert {b: r["batches"] for b, r in result["throughput"].items()} == {"1": 32, "8": 4, "32": 1}
     assert result["best_batch_size"] == 8
     assert result["samples_per_s"] == pytest.approx(400.0) and result["tokens_per_s"] == pytest.approx(1200.0)
+    assert result["padding_share"] == 0.0
 
 
 # --------------------------------------------------------------------------- 8. memory column per device
@@ -282,9 +361,10 @@ def test_best_batch_size_is_the_one_with_most_samples_per_second(monkeypatch):
 
 def _served_row(model, cpu_mb, gpu_mb, accuracy):
     return {"dataset": "toy", "model": model, "accuracy": accuracy, "params": 1000,
-            "cpu_variant": "onnx_int8", "cpu_accuracy": accuracy, "cpu_p95_ms": 5.0, "cpu_model_rss_mb": cpu_mb,
-            "cpu_cost_per_1m_tokens_usd": 0.01, "gpu_variant": "eager_fp16", "gpu_accuracy": accuracy,
-            "gpu_p95_ms": 1.0, "gpu_memory_mb": gpu_mb, "gpu_cost_per_1m_tokens_usd": 0.02}
+            "cpu_variant": "onnx_int8", "cpu_accuracy": accuracy, "cpu_p95_ms": 4.0, "cpu_p95_upper_ms": 5.0,
+            "cpu_model_rss_mb": cpu_mb, "cpu_cost_per_1k_texts_usd": 0.01, "gpu_variant": "eager_fp16",
+            "gpu_accuracy": accuracy, "gpu_p95_ms": 0.8, "gpu_p95_upper_ms": 1.0, "gpu_memory_mb": gpu_mb,
+            "gpu_cost_per_1k_texts_usd": 0.02}
 
 
 @pytest.mark.parametrize("device, fits, too_big", [("gpu", "small_on_gpu", "small_on_cpu"),
@@ -298,6 +378,63 @@ def test_memory_limit_reads_the_serving_devices_column(device, fits, too_big):
     assert rec["candidates"][too_big]["memory_mb"] == 500.0
     assert rec["candidates"][too_big]["violations"] == ["model memory (MB) 500 > 300 (max_memory_mb)"]
     assert rec["recommended"] == fits and rec["runner_up"] is None
+
+
+def test_latency_limit_reads_the_p95_upper_bound_not_the_point_estimate():
+    """Check that max_p95_ms judges cpu_p95_upper_ms: p95 4 ms with upper bound 5 ms fails a 4.5 ms limit."""
+    table = pd.DataFrame([_served_row("tiny", 10.0, 10.0, 0.9)], dtype=object)
+    rec = recommend.recommend(table, RecommendParams(max_p95_ms=4.5))["toy"]
+    assert rec["candidates"]["tiny"]["p95_ms"] == 5.0
+    assert rec["candidates"]["tiny"]["violations"] == ["batch-1 p95 latency (ms, 95 % upper bound) 5 > 4.5 (max_p95_ms)"]
+    assert recommend.recommend(table, RecommendParams(max_p95_ms=5.0))["toy"]["recommended"] == "tiny"
+
+
+def _device(best: str, rows: dict) -> dict:
+    return {"status": "measured", "reference_variant": next(iter(rows)), "best_variant": best, "variants": rows}
+
+
+def _measured(p50, p95_upper, rss=None, gpu=None, samples_per_s=100.0):
+    row = {"latency_ms": {"p50": p50, "p50_ci": [p50 - 1, p50 + 1], "p95": p50 * 2, "p95_upper": p95_upper},
+           "accuracy": 0.9, "speedup_p50": 1.0, "speedup_p50_ci": None, "samples_per_s": samples_per_s,
+           "cost_per_1k_texts_usd": 0.25,
+           "vs_reference": {"diff": -0.012, "low": -0.031, "high": 0.004, "p_value": 0.2345}}
+    if rss is not None:
+        row["model_rss_mb"] = rss
+    if gpu is not None:
+        row.update(gpu_memory_mb=gpu, model_rss_mb=9999.0)  # host memory of a GPU variant: not the GPU column
+    return row
+
+
+def test_benchmark_columns_memory_comes_from_each_devices_best_variant():
+    """Check that gpu_memory_mb is the cuda best variant's GPU memory, cpu_model_rss_mb the CPU best variant's
+    RSS (not the reference's), and cpu_p95_upper_ms its latency's p95_upper."""
+    cpu = _device("onnx_int8", {"eager_fp32": _measured(10.0, 14.0, rss=400.0),
+                                "onnx_int8": _measured(3.0, 4.5, rss=120.0)})
+    cuda = _device("eager_fp16", {"eager_fp32": _measured(2.0, 3.0, gpu=800.0),
+                                  "eager_fp16": _measured(1.0, 1.5, gpu=350.0)})
+    row = leaderboard.benchmark_columns({"size_mb": 80.0, "cpu": cpu, "cuda": cuda})
+    assert row["cpu_model_rss_mb"] == 120.0 and row["gpu_memory_mb"] == 350.0
+    assert row["cpu_p95_upper_ms"] == 4.5 and row["gpu_p95_upper_ms"] == 1.5
+    assert row["cpu_p95_ms"] == 6.0 and row["gpu_p50_ms"] == 1.0 and row["gpu_variant"] == "eager_fp16"
+    assert row["cpu_cost_per_1k_texts_usd"] == 0.25 and row["gpu_cost_per_1k_texts_usd"] == 0.25
+    assert row["cpu_vs_reference"] == "-1.2 pt [-3.1, +0.4], p=0.23"
+    assert "gpu_model_rss_mb" not in row and "cpu_memory_mb" not in row
+
+
+@pytest.mark.parametrize("cuda", [{"status": "unavailable", "reason": "no CUDA GPU on this machine"},
+                                  {"status": "not_applicable", "reason": "CPU-only model"}, None])
+def test_benchmark_columns_unmeasured_device_gives_none_not_zero(cuda):
+    """Check that an unmeasured (or absent) GPU gives None for every GPU number, never 0."""
+    cpu = _device("eager_fp32", {"eager_fp32": _measured(10.0, None, rss=400.0)})
+    bench = {"size_mb": 1.0, "cpu": cpu} if cuda is None else {"size_mb": 1.0, "cpu": cpu, "cuda": cuda}
+    row = leaderboard.benchmark_columns(bench)
+    for column in ("gpu_p50_ms", "gpu_p95_ms", "gpu_p95_upper_ms", "gpu_memory_mb", "gpu_cost_per_1k_texts_usd",
+                   "gpu_samples_per_s", "gpu_accuracy"):
+        assert row.get(column) is None, column
+    assert row["cpu_p95_upper_ms"] is None  # too few calls for a bound: None, not 0
+    assert row["gpu_variant"] == ("not measured" if cuda is None else
+                                  {"unavailable": "unavailable", "not_applicable": "not applicable (CPU-only model)"}[
+                                      cuda["status"]])
 
 
 # --------------------------------------------------------------------------- 9. ONNX agrees with eager
@@ -316,6 +453,38 @@ def test_onnx_fp32_logits_match_eager_fp32_on_a_padded_batch(built):
     encoder = built["encoder"]
     alone = np.concatenate([built["onnx_fp32"](encoder([text])) for text in TEXTS])
     np.testing.assert_allclose(onnx_fp32, alone, atol=1e-4, rtol=0)  # padded or not, the same logits
+
+
+@pytest.mark.parametrize("variant, atol", [("eager_fp32", 0.0), ("onnx_fp32", 1e-4), ("dynamic_int8", 0.2),
+                                           ("onnx_int8", 0.2)])
+def test_every_cpu_variant_agrees_with_eager_fp32(built, variant, atol):
+    """Check that each CPU variant's logits on a padded batch and on single texts stay within its tolerance of
+    eager_fp32's (fp32 variants tight, int8 ones looser), as float32 of shape (texts, classes)."""
+    eager = built["eager_fp32"](built["batch"])
+    out = built[variant](built["batch"])
+    assert out.shape == (len(TEXTS), 2) and out.dtype == np.float32
+    np.testing.assert_allclose(out, eager, atol=atol, rtol=0)
+    encoder = built["encoder"]
+    alone = np.concatenate([built[variant](encoder([text])) for text in TEXTS])
+    np.testing.assert_allclose(alone, eager, atol=max(atol, 1e-4), rtol=0)
+
+
+def test_onnx_int8_file_is_smaller_with_int8_weights(built):
+    """Check that the int8 ONNX file is a different, smaller model whose weights are stored as int8."""
+    import onnx
+
+    fp32_file, int8_file = built["workdir"] / "model.onnx", built["workdir"] / "model.int8.onnx"
+    assert int8_file.stat().st_size < fp32_file.stat().st_size
+    int8_types = {t.data_type for t in onnx.load(str(int8_file)).graph.initializer}
+    fp32_types = {t.data_type for t in onnx.load(str(fp32_file)).graph.initializer}
+    assert onnx.TensorProto.INT8 in int8_types and onnx.TensorProto.INT8 not in fp32_types
+
+
+def test_variant_registry_has_the_cpu_variants_the_params_default_to():
+    """Check that every default CPU variant is registered for the CPU, the int8 ones only there."""
+    assert set(BenchmarkParams().cpu_variants) <= set(backends.variant_names("cpu"))
+    assert "dynamic_int8" not in backends.variant_names("cuda") and "onnx_int8" not in backends.variant_names("cuda")
+    assert backends.VARIANTS["eager_bf16"].needs_bf16 and not backends.VARIANTS["eager_fp16"].needs_bf16
 
 
 # --------------------------------------------------------------------------- 10. recommendation.json
@@ -337,7 +506,7 @@ def test_recommendation_json_names_model_runner_up_and_a_real_comparison(tmp_pat
     table = pd.DataFrame([_served_row("big", 400.0, None, 0.90), _served_row("mid", 200.0, None, 0.80),
                           _served_row("small", 50.0, None, 0.70), _served_row("least", 40.0, None, 0.60)],
                          dtype=object)
-    table.loc[table["model"] == "big", "cpu_p95_ms"] = 80.0
+    table.loc[table["model"] == "big", "cpu_p95_upper_ms"] = 80.0
     cfg = RecommendParams(max_p95_ms=50.0)  # excludes big; mid, small and least qualify
     recs = recommend.recommend(table, cfg, compare)
     assert list(recs) == ["toy"]
@@ -354,10 +523,10 @@ def test_recommendation_json_names_model_runner_up_and_a_real_comparison(tmp_pat
     assert set(rec["candidates"]) == {"big", "mid", "small", "least"}
     mid = rec["candidates"]["mid"]
     assert set(mid) == {"model", "variant", "benchmark", "accuracy", "p95_ms", "memory_mb",
-                        "cost_per_1m_tokens_usd", "params", "violations"}
+                        "cost_per_1k_texts_usd", "params", "violations"}
     assert (mid["variant"], mid["benchmark"]) == ("onnx_int8", "measured")
     assert (mid["accuracy"], mid["memory_mb"]) == (0.8, 200.0)
-    assert rec["candidates"]["big"]["violations"] == ["batch-1 p95 latency (ms) 80 > 50 (max_p95_ms)"]
+    assert rec["candidates"]["big"]["violations"] == ["batch-1 p95 latency (ms, 95 % upper bound) 80 > 50 (max_p95_ms)"]
     text = json.dumps(recs, allow_nan=False)  # plain JSON, no NaN
     io.write_json(tmp_path / "recommendation.json", recs)  # as the aggregate stage writes it
     assert json.loads((tmp_path / "recommendation.json").read_text()) == json.loads(text)

@@ -8,6 +8,9 @@ every millisecond. Reported, in MiB over the baseline:
 
 - ``model_rss_mb``: resident memory after loading and predicting, garbage collected and trimmed: what
   serving the model keeps (freed fp32 weights that the allocator kept no longer count);
+- ``model_rss_anon_mb`` / ``model_rss_file_mb``: that memory split into the process's own heap and pages of
+  memory-mapped files (eager fp32 serves the safetensors weights in place, so only the pages it touched are
+  resident, file-backed and shareable; a quantised copy lives on the heap);
 - ``peak_rss_mb``: the highest resident memory polled during load and inference (e.g. ``dynamic_int8``
   holds the fp32 weights while it quantises them, so its peak can exceed fp32's);
 - on ``cuda``: ``gpu_memory_mb`` / ``gpu_peak_mb``, this process's GPU memory from NVML, so ONNX Runtime's
@@ -38,6 +41,21 @@ def rss_mb() -> float:
         return psutil.Process().memory_info().rss / 2**20
 
 
+def rss_split_mb() -> dict:
+    """Resident memory by kind (Linux): ``anon`` (the process's own heap: copied or computed weights) and
+    ``file`` (pages of memory-mapped files, e.g. safetensors weights served in place: shareable, reclaimable)."""
+    out = {}
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith(("RssAnon:", "RssFile:")):
+                    key, value = line.split(":", 1)
+                    out[key[3:].lower()] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return out
+
+
 def trim() -> None:
     """Collect garbage and return freed heap pages to the OS (glibc only; elsewhere gc alone)."""
     gc.collect()
@@ -60,7 +78,13 @@ class GpuMemory:
             import torch
 
             self._nvml = pynvml
-            self._handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+            handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+            # the CUDA context exists already: if NVML does not list our pid (a container's pid namespace),
+            # per-process numbers are not readable here
+            if any(p.pid == os.getpid() for p in pynvml.nvmlDeviceGetComputeRunningProcesses(handle)):
+                self._handle = handle
+            else:
+                self.source = "device_used_memory"
         except Exception:  # no pynvml or no driver access: device-wide used memory
             self.source = "device_used_memory"
 
@@ -100,15 +124,28 @@ class PeakPoller:
         self._poll()
 
 
-def _preimport() -> None:
-    """Import what any variant may need before the baseline, so libraries count for no variant."""
+def _preimport(model_type: str | None) -> None:
+    """Import what any variant may need before the baseline, so libraries count for no variant: the serving
+    code, ONNX Runtime, transformers' model base classes and the architecture's own modeling module."""
     import importlib
 
-    for name in ("textcls.serving.backends", "onnxruntime", "transformers.models.auto.modeling_auto"):
+    names = ["textcls.serving.backends", "onnxruntime", "transformers.modeling_utils",
+             "transformers.models.auto.modeling_auto", "torch.ao.nn.quantized.dynamic"]
+    if model_type:
+        module = model_type.replace("-", "_")
+        names.append(f"transformers.models.{module}.modeling_{module}")
+    for name in names:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
+
+
+def _model_type(model_dir: Path) -> str | None:
+    try:
+        return json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError):
+        return None  # not a transformers model (e.g. TF-IDF)
 
 
 def measure(job: dict) -> dict:
@@ -124,7 +161,7 @@ def measure(job: dict) -> dict:
     encoder = inference.make_encoder(model_dir, card)
     texts = job["texts"]
     encoder(texts[:1])  # the tokenizer's lazy state belongs to the baseline, not to the model
-    _preimport()
+    _preimport(_model_type(model_dir))
     gpu = None
     if device == "cuda":
         torch.cuda.init()
@@ -133,6 +170,7 @@ def measure(job: dict) -> dict:
     trim()
     reads = (rss_mb,) if gpu is None else (rss_mb, gpu)
     baseline = [r() for r in reads]
+    split_before = rss_split_mb()
     with PeakPoller(*reads) as poller:
         backend, _ = inference.build_backend(job["variant"], model_dir, card, device, job["threads"], workdir)
         for text in texts:
@@ -140,9 +178,12 @@ def measure(job: dict) -> dict:
         backend(encoder([texts[i % len(texts)] for i in range(job["batch_size"])]))
     trim()
     after = [r() for r in reads]
+    split_after = rss_split_mb()
     out = {"baseline_rss_mb": round(baseline[0], 1), "model_rss_mb": round(after[0] - baseline[0], 1),
            "peak_rss_mb": round(poller.peaks[0] - baseline[0], 1), "method": "fresh process, gc + malloc_trim, "
            "RSS polled every 1 ms"}
+    for kind in sorted(set(split_before) & set(split_after)):
+        out[f"model_rss_{kind}_mb"] = round(split_after[kind] - split_before[kind], 1)
     if gpu is not None:
         out.update(gpu_memory_mb=round(after[1] - baseline[1], 1), gpu_peak_mb=round(poller.peaks[1] - baseline[1], 1),
                    gpu_memory_source=gpu.source)

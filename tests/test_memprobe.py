@@ -1,0 +1,328 @@
+"""Known-answer tests of the memory probe (textcls.bench.memprobe) and of benchmark.memory, its subprocess.
+
+The probe's numbers are checked against allocations of known size (a backend that keeps 100 MiB, a call that
+holds 150 MiB for a moment), its peak poller against a transient 200 MiB buffer, its GPU reader against a
+stand-in NVML; one real fresh-process run on the tiny BERT checks the whole path. CPU-only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textcls.bench import benchmark, memprobe
+from textcls.serving import inference
+
+MiB = 2**20
+CARD = {"kind": "transformer", "label_names": ["neg", "pos"], "prefix": "", "max_length": 16, "params": {},
+        "seed": 0}
+TEXTS = ["the movie is good", "the film was bad", "a great story and fun music"]
+
+
+def touched(megabytes: int) -> bytearray:
+    """A buffer whose every page is written (so it is resident, not just reserved)."""
+    return bytearray(b"\x01") * (megabytes * MiB)
+
+
+@pytest.fixture(scope="module")
+def trained_tiny_dir(tiny_bert_dir, tmp_path_factory) -> Path:
+    """The tiny BERT with a textcls.json model card, like the train stage writes."""
+    folder = tmp_path_factory.mktemp("memprobe") / "tiny"
+    shutil.copytree(tiny_bert_dir, folder)
+    (folder / "textcls.json").write_text(json.dumps(CARD), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def keep_torch_threads():
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- rss / trim / PeakPoller
+
+
+def test_rss_mb_is_this_processs_resident_memory():
+    """Check that rss_mb agrees with psutil and grows by ~100 MiB when 100 MiB are written."""
+    import psutil
+
+    assert abs(memprobe.rss_mb() - psutil.Process().memory_info().rss / MiB) < 20
+    before = memprobe.rss_mb()
+    buffer = touched(100)
+    grown = memprobe.rss_mb() - before
+    del buffer
+    assert 90 <= grown <= 115
+
+
+def test_peak_poller_sees_a_transient_200_mb_peak_that_the_after_value_does_not():
+    """Check that a 200 MiB buffer allocated and freed inside the poller raises the peak by ~200 MiB, while the
+    resident memory after it (gc + malloc_trim) is back near the start."""
+    memprobe.trim()
+    before = memprobe.rss_mb()
+    with memprobe.PeakPoller(memprobe.rss_mb) as poller:
+        buffer = touched(200)
+        time.sleep(0.05)  # ~50 polls at 1 ms
+        del buffer
+        time.sleep(0.01)
+    memprobe.trim()
+    after = memprobe.rss_mb()
+    assert poller.peaks[0] - before >= 180
+    assert poller.peaks[0] - before <= 260
+    assert after - before < 30
+
+
+class Gauge:
+    """A read() for PeakPoller whose value the test sets."""
+
+    def __init__(self, value: float):
+        self.value = value
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.value
+
+
+def test_peak_poller_keeps_the_highest_value_of_each_read():
+    """Check that each read keeps its own maximum (start value included), polled while the block runs."""
+    up, down = Gauge(1.0), Gauge(10.0)
+    with memprobe.PeakPoller(up, down, interval=0.001) as poller:
+        up.value, down.value = 5.0, 3.0
+        time.sleep(0.05)
+        up.value, down.value = 2.0, 1.0
+        time.sleep(0.02)
+    assert poller.peaks == [5.0, 10.0]
+    assert up.reads > 3  # the thread polled, not only the first and last read
+    assert not poller._thread.is_alive()
+
+
+def test_peak_poller_reads_once_more_on_exit_and_stops_without_waiting_an_interval():
+    """Check that a value set just before the block ends counts (a final poll on exit), and that leaving the
+    block does not wait for the next polling interval."""
+    gauge = Gauge(1.0)
+    started = time.perf_counter()
+    with memprobe.PeakPoller(gauge, interval=30.0) as poller:
+        gauge.value = 9.0
+    assert poller.peaks == [9.0]
+    assert time.perf_counter() - started < 5.0
+    assert not poller._thread.is_alive() and poller._thread.daemon
+
+
+def test_trim_runs_and_keeps_memory_usable():
+    """Check that trim() (gc + malloc_trim) runs and leaves the process working."""
+    junk = [bytes(100) for _ in range(10_000)]
+    del junk
+    memprobe.trim()
+    assert memprobe.rss_mb() > 0
+
+
+# --------------------------------------------------------------------------- GpuMemory
+
+
+def fake_nvml(monkeypatch, processes, fail: bool = False) -> dict:
+    calls = {}
+
+    def init():
+        if fail:
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    def handle(index):
+        calls["index"] = index
+        return f"handle{index}"
+
+    def running(h):
+        calls["handle"] = h
+        return processes
+
+    module = types.SimpleNamespace(nvmlInit=init, nvmlDeviceGetHandleByIndex=handle,
+                                   nvmlDeviceGetComputeRunningProcesses=running)
+    monkeypatch.setitem(sys.modules, "pynvml", module)
+    return calls
+
+
+def test_gpu_memory_counts_only_this_process_from_nvml(monkeypatch):
+    """Check that the NVML reader sums this process's usedGpuMemory (None as 0) on the current device, in MiB."""
+    import torch
+
+    me, other = os.getpid(), os.getpid() + 1
+    procs = [types.SimpleNamespace(pid=me, usedGpuMemory=300 * MiB), types.SimpleNamespace(pid=other,
+                                                                                          usedGpuMemory=999 * MiB),
+             types.SimpleNamespace(pid=me, usedGpuMemory=None), types.SimpleNamespace(pid=me, usedGpuMemory=12 * MiB)]
+    calls = fake_nvml(monkeypatch, procs)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    gpu = memprobe.GpuMemory()
+    assert gpu.source == "nvml_process"
+    assert gpu() == pytest.approx(312.0)
+    assert calls == {"index": 1, "handle": "handle1"}
+
+
+def test_gpu_memory_falls_back_to_device_used_memory(monkeypatch):
+    """Check that without NVML the reader reports the device's used memory (total - free) and says so."""
+    import torch
+
+    fake_nvml(monkeypatch, [], fail=True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (1 * 1024 * MiB, 3 * 1024 * MiB))
+    gpu = memprobe.GpuMemory()
+    assert gpu.source == "device_used_memory"
+    assert gpu() == pytest.approx(2048.0)
+
+
+# --------------------------------------------------------------------------- measure (in process)
+
+
+class ListEncoder:
+    """Texts in, the same texts out (what the fake backends below receive)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, texts):
+        self.calls.append(list(texts))
+        return list(texts)
+
+
+def test_measure_reports_what_the_backend_keeps_and_what_it_needed_for_a_moment(monkeypatch, tmp_path,
+                                                                                trained_tiny_dir,
+                                                                                keep_torch_threads):
+    """Check measure() against known allocations: a backend that keeps 100 MiB and holds 150 MiB more during
+    each call gives model_rss_mb ~100 and peak_rss_mb ~250, over a baseline taken before loading."""
+    import torch
+
+    built, batches = {}, []
+
+    class Backend:
+        def __init__(self):
+            self.weights = touched(100)
+
+        def __call__(self, batch):
+            batches.append(list(batch))
+            scratch = touched(150)
+            time.sleep(0.02)
+            del scratch
+            return np.zeros((len(batch), 2), dtype=np.float32)
+
+    def build_backend(variant, model_dir, card, device, threads, workdir):
+        built.update(variant=variant, model_dir=Path(model_dir), device=device, threads=threads, workdir=workdir)
+        return Backend(), 0.0
+
+    encoder = ListEncoder()
+    monkeypatch.setattr(inference, "make_encoder", lambda model_dir, card: encoder)
+    monkeypatch.setattr(inference, "build_backend", build_backend)
+    job = {"model_dir": str(trained_tiny_dir), "variant": "onnx_int8", "device": "cpu", "threads": 1,
+           "workdir": str(tmp_path), "texts": TEXTS, "batch_size": 5}
+    out = memprobe.measure(job)
+    assert built == {"variant": "onnx_int8", "model_dir": trained_tiny_dir, "device": "cpu", "threads": 1,
+                     "workdir": tmp_path}
+    assert torch.get_num_threads() == 1
+    # each text alone, then one batch of batch_size texts cycling over them
+    assert batches == [[t] for t in TEXTS] + [[TEXTS[0], TEXTS[1], TEXTS[2], TEXTS[0], TEXTS[1]]]
+    assert encoder.calls[0] == TEXTS[:1]  # the tokenizer warmed before the baseline
+    assert 90 <= out["model_rss_mb"] <= 120
+    assert 230 <= out["peak_rss_mb"] <= 290
+    assert out["baseline_rss_mb"] > 0
+    assert "gpu_memory_mb" not in out and "gpu_peak_mb" not in out
+    assert "fresh process" in out["method"]
+    json.dumps(out)
+
+
+def test_measure_on_the_tiny_model_in_process(trained_tiny_dir, tmp_path, keep_torch_threads):
+    """Check measure() on the real tiny BERT: its numbers are there, and the peak is not below what it keeps."""
+    job = {"model_dir": str(trained_tiny_dir), "variant": "eager_fp32", "device": "cpu", "threads": 1,
+           "workdir": str(tmp_path), "texts": TEXTS, "batch_size": 2}
+    out = memprobe.measure(job)
+    assert set(out) == {"baseline_rss_mb", "model_rss_mb", "peak_rss_mb", "method", "model_rss_anon_mb",
+                        "model_rss_file_mb"}
+    assert out["model_rss_anon_mb"] + out["model_rss_file_mb"] == pytest.approx(out["model_rss_mb"], abs=1.0)
+    assert out["baseline_rss_mb"] > 50  # python + torch + transformers
+    assert out["peak_rss_mb"] >= out["model_rss_mb"] - 2.0
+    assert out["model_rss_mb"] > -5.0 and out["peak_rss_mb"] >= 0
+
+
+def test_main_reads_a_job_on_stdin_and_prints_one_json_line(monkeypatch, capsys):
+    """Check that main() passes the stdin JSON to measure() and prints its result as one JSON line."""
+    seen = {}
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps({"variant": "eager_fp32", "texts": ["x"]})))
+
+    def measure(job):
+        seen["job"] = job
+        return {"model_rss_mb": 1.5}
+
+    monkeypatch.setattr(memprobe, "measure", measure)
+    assert memprobe.main() == 0
+    assert seen["job"] == {"variant": "eager_fp32", "texts": ["x"]}
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == ['{"model_rss_mb": 1.5}']
+
+
+# --------------------------------------------------------------------------- benchmark.memory (subprocess)
+
+
+def test_memory_sends_the_job_to_a_fresh_python_and_reads_its_last_line(monkeypatch, tmp_path):
+    """Check benchmark.memory's contract with the probe: `python -m textcls.bench.memprobe`, the job as JSON on
+    stdin, the last stdout line parsed (earlier lines are library noise)."""
+    seen = {}
+
+    def run(cmd, input, capture_output, text, check):
+        seen.update(cmd=cmd, job=json.loads(input))
+        return subprocess.CompletedProcess(cmd, 0, stdout='warning: noise\n{"model_rss_mb": 12.5}\n', stderr="")
+
+    monkeypatch.setattr(benchmark.subprocess, "run", run)
+    out = benchmark.memory(tmp_path / "m", "dynamic_int8", "cpu", 3, tmp_path, ["a", "b"], 8)
+    assert out == {"model_rss_mb": 12.5}
+    assert seen["cmd"] == [sys.executable, "-m", "textcls.bench.memprobe"]
+    assert seen["job"] == {"model_dir": str(tmp_path / "m"), "variant": "dynamic_int8", "device": "cpu", "threads": 3,
+                           "workdir": str(tmp_path), "texts": ["a", "b"], "batch_size": 8}
+
+
+def test_memory_raises_naming_the_variant_and_the_probes_last_error(monkeypatch, tmp_path):
+    """Check that a failing probe raises RuntimeError with the variant and the last line of its stderr."""
+    def run(cmd, input, capture_output, text, check):
+        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="Traceback ...\nKeyError: 'nope'\n")
+
+    monkeypatch.setattr(benchmark.subprocess, "run", run)
+    with pytest.raises(RuntimeError, match="nope") as info:
+        benchmark.memory(tmp_path, "onnx_int8", "cpu", 1, tmp_path, ["a"], 1)
+    assert "onnx_int8" in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def fresh_process_memory(trained_tiny_dir, tmp_path_factory) -> dict:
+    """benchmark.memory of the tiny BERT's eager_fp32, in a real fresh process (run once: ~5-10 s)."""
+    return benchmark.memory(trained_tiny_dir, "eager_fp32", "cpu", 1, tmp_path_factory.mktemp("probe-work"), TEXTS, 2)
+
+
+def test_memory_in_a_fresh_process_on_the_tiny_model(fresh_process_memory):
+    """Check the real subprocess path: baseline, model and peak memory of the tiny BERT, peak >= model."""
+    out = fresh_process_memory
+    assert {"baseline_rss_mb", "model_rss_mb", "peak_rss_mb", "method"} <= set(out)
+    assert out["baseline_rss_mb"] > 50
+    assert out["model_rss_mb"] >= 0
+    assert out["peak_rss_mb"] >= out["model_rss_mb"] - 2.0
+
+
+def test_fresh_process_memory_of_a_tiny_model_is_not_library_code(fresh_process_memory, trained_tiny_dir):
+    """Check that the tiny BERT (< 1 MiB of weights) keeps well under 60 MiB: libraries belong to the baseline."""
+    weights = sum(p.stat().st_size for p in trained_tiny_dir.glob("*.safetensors")) / MiB
+    assert weights < 1
+    assert fresh_process_memory["model_rss_mb"] < 60
+
+
+def test_poller_thread_is_not_left_running():
+    """Check that no PeakPoller thread outlives its block (daemon threads named by the poller)."""
+    with memprobe.PeakPoller(lambda: 1.0) as poller:
+        pass
+    assert poller._thread not in threading.enumerate()
