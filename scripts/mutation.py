@@ -5,7 +5,10 @@
 MODULE.py: source files to mutate (default: `only_mutate` of [tool.mutmut] in pyproject.toml; listed
 files that do not exist yet are skipped). Each module gets its own mutmut run (a fresh process) over
 the relevant fast tests only: the test files under tests/ that import that module (or, if none does,
-those that import a module that imports it), or the --tests given; pytest runs them with the
+those that import a module that imports it), less those in ``mutation_skip_tests`` of [tool.mutmut]
+(files whose slow module fixture would run again for every mutant; other tests cover the same code
+with known answers), or the files ``mutation_tests`` of [tool.mutmut] names for the module, or the
+--tests given; pytest runs them with the
 arguments of `pytest_add_cli_args` ("-m 'not slow'"), and mutmut then runs, for each mutant, only the
 tests that called the mutated function. Every run starts from an empty mutants/ (results never come
 from an older run of other tests), unless --keep. At the end: killed / total per module
@@ -38,10 +41,26 @@ TESTS = Path("tests")
 TIMES = Path("mutants") / "mutation-times.json"
 
 
+def _settings() -> dict:
+    """[tool.mutmut] of pyproject.toml."""
+    config = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8"))
+    return config.get("tool", {}).get("mutmut", {})
+
+
 def default_modules() -> list[str]:
     """[tool.mutmut] only_mutate of pyproject.toml."""
-    config = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8"))
-    return list(config.get("tool", {}).get("mutmut", {}).get("only_mutate", []))
+    return list(_settings().get("only_mutate", []))
+
+
+def module_tests() -> dict[str, list[str]]:
+    """[tool.mutmut] mutation_tests: {module: test files} for modules whose default files would re-run a slow
+    module fixture per mutant (mutmut itself ignores the key)."""
+    return {str(Path(m)): list(t) for m, t in _settings().get("mutation_tests", {}).items()}
+
+
+def skipped_tests() -> set[str]:
+    """[tool.mutmut] mutation_skip_tests: test files never run per mutant (mutmut itself ignores the key)."""
+    return {str(Path(t)) for t in _settings().get("mutation_skip_tests", [])}
 
 
 def module_name(path: str) -> str:
@@ -70,9 +89,11 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def relevant_tests(module: str, tests_dir: Path = TESTS, src_dir: Path = Path("src")) -> list[str]:
-    """Test files that import `module` (a dotted name); if none, those importing a module that imports it."""
-    test_files = sorted(tests_dir.glob("test_*.py"))
+def relevant_tests(module: str, tests_dir: Path = TESTS, src_dir: Path = Path("src"),
+                   skip: set[str] = frozenset()) -> list[str]:
+    """Test files that import `module` (a dotted name); if none, those importing a module that imports it.
+    Files in `skip` (paths as `tests/test_x.py`) are left out."""
+    test_files = [f for f in sorted(tests_dir.glob("test_*.py")) if str(f) not in skip]
     direct = [str(f) for f in test_files if module in imported_modules(f)]
     if direct:
         return direct
@@ -122,12 +143,16 @@ def main(argv=None) -> int:
         shutil.rmtree("mutants", ignore_errors=True)
     Path("mutants").mkdir(exist_ok=True)
     times, failed = {}, []
+    skip, chosen = skipped_tests(), module_tests()
     for module in modules:
-        tests = args.tests or relevant_tests(module_name(module))
+        tests = args.tests or chosen.get(str(Path(module))) or relevant_tests(module_name(module), skip=skip)
         print(f"\n=== mutation: {module} with {' '.join(tests) or '(no test file imports it)'}", flush=True)
         if not tests:
             failed.append(module)
             continue
+        # an earlier module's run left a plain copy of this one, newer than the source: mutmut would take it
+        # for its mutated file and find nothing to test (its cached verdicts, in the .meta, stay)
+        (Path("mutants") / module).unlink(missing_ok=True)
         cmd = [sys.executable, __file__, "--worker", module, "--tests", *tests]
         if args.max_children:
             cmd += ["--max-children", str(args.max_children)]

@@ -12,6 +12,7 @@ import copy
 import logging
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -686,3 +687,534 @@ def test_snapshot_reads_this_machine():
     assert second.wall >= first.wall and second.own_cpu_s >= first.own_cpu_s >= 0
     state = machine.during(first, second, threads=1)
     assert state["usable_cores"] >= 1 and isinstance(state["busy"], bool)
+
+
+# --------------------------------------------------------------------------- 9. benchmark_model: the report frame
+
+
+MODEL_CARD = {"kind": "transformer", "label_names": ["neg", "pos"], "prefix": "", "max_length": 16, "params": {},
+              "seed": 0}
+TEST_TEXTS = [f"test text {i}" for i in range(10)]
+VALIDATION_TEXTS = ["val a", "val b", "val c"]
+
+
+def _model_and_data(tmp_path):
+    """A model folder (card + 0.75 MiB of .safetensors + 1 MiB that is not weights) and a prepared data folder
+    with 10 test texts (labels 0..9 mod 2) and 3 validation texts."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    model_dir, prepared = tmp_path / "model", tmp_path / "prepared"
+    model_dir.mkdir()
+    prepared.mkdir()
+    (model_dir / "textcls.json").write_text(json.dumps(MODEL_CARD), encoding="utf-8")
+    (model_dir / "model.safetensors").write_bytes(b"\0" * (2**19 + 300))  # 0.750286 MiB in all: 0.75
+    (model_dir / "extra.safetensors").write_bytes(b"\0" * 2**18)
+    (model_dir / "optimizer.bin").write_bytes(b"\0" * 2**20)
+    for split, texts in {"test": TEST_TEXTS, "validation": VALIDATION_TEXTS}.items():
+        labels = [i % 2 for i in range(len(texts))]
+        pq.write_table(pa.table({"text": pa.array(texts, pa.string()), "label": pa.array(labels, pa.int64()),
+                                 "row": pa.array(range(len(texts)), pa.int64())}), prepared / f"{split}.parquet")
+    (prepared / "meta.json").write_text(json.dumps({"label_names": ["neg", "pos"]}), encoding="utf-8")
+    return model_dir, prepared
+
+
+def _fake_model_run(monkeypatch, tmp_path, cfg, cuda: bool = False, failure: Exception | None = None):
+    """benchmark_model with benchmark_device, the thread setting and the machine state replaced by recorders."""
+    import torch
+
+    from textcls.serving import runtime
+
+    model_dir, prepared = _model_and_data(tmp_path)
+    calls, threads_set, warned, during = [], [], [], []
+
+    def device_run(device, variant_list, model_dir_, card, data, cfg_, threads, workdir, price, seed):
+        calls.append({"device": device, "variants": variant_list, "model_dir": model_dir_, "card": card,
+                      "data": data, "cfg": cfg_, "threads": threads, "workdir": workdir, "price": price, "seed": seed,
+                      "workdir_exists": Path(workdir).is_dir()})
+        if failure is not None:
+            raise failure
+        return {"status": "measured", "device": device}
+
+    snapshots = iter(["start", "end"])
+    monkeypatch.setattr(benchmark, "benchmark_device", device_run)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(runtime, "configure_threads", lambda: 3)
+    monkeypatch.setattr(torch, "set_num_threads", threads_set.append)
+    monkeypatch.setattr(machine, "snapshot", lambda: next(snapshots))
+
+    def fake_during(start, end, threads):
+        during.append((start, end, threads))
+        return {"seconds": 12.5, "busy": False, "busy_reasons": []}
+
+    monkeypatch.setattr(machine, "during", fake_during)
+    monkeypatch.setattr(machine, "warn_if_busy", lambda state, what: warned.append((state, what)))
+    result = benchmark.benchmark_model("toy", "tiny", model_dir, prepared, {"cpu": "test"},
+                                       {"params": 1234, "train_time_s": 5.0, "other": 1}, cfg, 7)
+    return result, {"calls": calls, "threads_set": threads_set, "warned": warned, "during": during,
+                    "model_dir": model_dir}
+
+
+def test_benchmark_model_reports_the_frame_and_serves_a_seeded_test_subsample(monkeypatch, tmp_path, caplog):
+    """Check benchmark_model's report around benchmark_device: model facts, size of the .safetensors only (0.75 MiB),
+    threads from the machine (cfg.threads 0), the seeded test subsample (4 of 10, in file order) and throughput
+    sample (2 of those 4), an unavailable GPU, and the machine state and its time."""
+    from textcls.config.params import BenchmarkParams
+
+    cfg = BenchmarkParams(max_served_texts=4, throughput_texts=2, cpu_variants=["eager_fp32", "dynamic_int8"])
+    with caplog.at_level(logging.INFO, logger=benchmark.__name__):
+        result, seen = _fake_model_run(monkeypatch, tmp_path, cfg)
+    rng = np.random.default_rng(7)
+    chosen = np.sort(rng.choice(10, 4, replace=False))
+    sample = np.sort(rng.choice(4, 2, replace=False))
+    assert result == {"dataset": "toy", "model": "tiny", "kind": "transformer", "params": 1234, "train_time_s": 5.0,
+                      "threads": 3, "hardware": {"cpu": "test"}, "served_test_texts": 4, "size_mb": 0.75,
+                      "cpu": {"status": "measured", "device": "cpu"},
+                      "cuda": {"status": "unavailable", "reason": "no CUDA GPU on this machine"},
+                      "machine_state": {"seconds": 12.5, "busy": False, "busy_reasons": []},
+                      "benchmark_time_s": 12.5}
+    assert seen["threads_set"] == [3]
+    assert seen["during"] == [("start", "end", 3)]
+    assert seen["warned"] == [(result["machine_state"], "benchmark toy/tiny")]
+    [call] = seen["calls"]
+    assert (call["device"], call["variants"], call["threads"], call["price"], call["seed"]) == (
+        "cpu", ["eager_fp32", "dynamic_int8"], 3, 0.10, 7)
+    assert call["model_dir"] == seen["model_dir"] and isinstance(call["model_dir"], Path)
+    assert call["card"].kind == "transformer" and call["cfg"] is cfg
+    assert isinstance(call["workdir"], Path) and call["workdir"].name.startswith("textcls-bench-")
+    assert call["workdir_exists"] and not call["workdir"].exists()  # a temporary folder, removed afterwards
+    data = call["data"]
+    assert set(data) == {"test", "test_labels", "validation", "validation_labels", "sample"}
+    assert data["test"] == [TEST_TEXTS[i] for i in chosen]
+    assert data["test_labels"].tolist() == [i % 2 for i in chosen]
+    assert data["validation"] == VALIDATION_TEXTS and data["validation_labels"].tolist() == [0, 1, 0]
+    assert data["sample"].tolist() == sample.tolist()
+    assert "toy/tiny on cpu: eager_fp32, dynamic_int8" in [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize("max_served", [None, 10, 11])
+def test_benchmark_model_serves_every_test_text_unless_max_served_texts_is_smaller(monkeypatch, tmp_path,
+                                                                                   max_served):
+    """Check that max_served_texts None, equal to or above the test size serves all 10 texts in order, and that the
+    throughput sample is then the first seeded draw (min(throughput_texts, 10) = 10: every text)."""
+    from textcls.config.params import BenchmarkParams
+
+    cfg = BenchmarkParams(max_served_texts=max_served, throughput_texts=50, threads=2)
+    result, seen = _fake_model_run(monkeypatch, tmp_path, cfg)
+    data = seen["calls"][0]["data"]
+    assert data["test"] == TEST_TEXTS and result["served_test_texts"] == 10
+    assert data["sample"].tolist() == list(range(10))
+    assert result["threads"] == 2 and seen["threads_set"] == [2]  # cfg.threads wins over the machine's count
+
+
+def test_benchmark_model_throughput_sample_is_seeded_after_the_subsample(monkeypatch, tmp_path):
+    """Check that with all 10 texts served (max_served_texts 10) the throughput sample of 3 is the FIRST seeded
+    draw: no subsample draw comes before it."""
+    from textcls.config.params import BenchmarkParams
+
+    cfg = BenchmarkParams(max_served_texts=10, throughput_texts=3)
+    _, seen = _fake_model_run(monkeypatch, tmp_path, cfg)
+    expected = np.sort(np.random.default_rng(7).choice(10, 3, replace=False))
+    assert seen["calls"][0]["data"]["sample"].tolist() == expected.tolist()
+
+
+def test_benchmark_model_runs_the_gpu_with_its_variants_and_price(monkeypatch, tmp_path):
+    """Check that with a GPU both devices run, cuda with cfg.cuda_variants (no bf16 on this GPU) at its price."""
+    from textcls.config.params import BenchmarkParams
+
+    cfg = BenchmarkParams(cuda_variants=["eager_fp32", "eager_bf16", "eager_fp16"])
+    result, seen = _fake_model_run(monkeypatch, tmp_path, cfg, cuda=True)
+    assert [c["device"] for c in seen["calls"]] == ["cpu", "cuda"]
+    gpu = seen["calls"][1]
+    assert gpu["variants"] == ["eager_fp32", "eager_fp16"] and gpu["price"] == 2.50
+    assert result["cuda"] == {"status": "measured", "device": "cuda"}
+    assert seen["calls"][0]["workdir"] == gpu["workdir"]  # one work folder: the ONNX export is shared
+
+
+def test_benchmark_model_of_a_gpu_only_kind_still_runs_the_gpu(monkeypatch, tmp_path):
+    """Check that a kind with nothing to run on the CPU still gets its GPU variants benchmarked."""
+    from textcls import kinds
+    from textcls.config.params import BenchmarkParams
+    from textcls.records import Unmeasured
+
+    class GpuOnly:
+        @staticmethod
+        def variants(device, cfg):
+            return Unmeasured("not_applicable", "GPU-only model") if device == "cpu" else ["eager_fp16"]
+
+    monkeypatch.setattr(kinds, "get", lambda kind: GpuOnly())
+    result, seen = _fake_model_run(monkeypatch, tmp_path, BenchmarkParams(), cuda=True)
+    assert result["cpu"] == {"status": "not_applicable", "reason": "GPU-only model"}
+    assert [(c["device"], c["variants"]) for c in seen["calls"]] == [("cuda", ["eager_fp16"])]
+    assert result["cuda"] == {"status": "measured", "device": "cuda"}
+
+
+def test_benchmark_model_out_of_memory_names_the_batch_sizes(monkeypatch, tmp_path):
+    """Check that running out of memory inside a device run becomes one TextclsError naming the model, the
+    batch sizes and the fix."""
+    from textcls.config.params import BenchmarkParams
+    from textcls.errors import TextclsError
+
+    cfg = BenchmarkParams(batch_sizes=[1, 4])
+    with pytest.raises(TextclsError) as info:
+        _fake_model_run(monkeypatch, tmp_path, cfg, failure=MemoryError("no room"))
+    message = str(info.value)
+    assert message.startswith("Benchmarking tiny (benchmark.batch_sizes [1, 4]) ran out of memory")
+    assert message.endswith("Fix: drop the largest of benchmark.batch_sizes in params.yaml.")
+
+
+# --------------------------------------------------------------------------- 10. the error messages, word for word
+
+
+def _message(fn, *args, **kwargs) -> str:
+    with pytest.raises(ValueError) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
+
+
+def test_stats_error_messages_say_what_is_wrong():
+    """Check the exact ValueError texts of the order-statistic functions (no values; q / confidence outside (0, 1))."""
+    assert _message(stats.quantile_interval, [], 0.5) == "no values: measure at least one"
+    assert _message(stats.quantile_upper_bound, [], 0.5) == "no values: measure at least one"
+    assert _message(stats.quantile_interval, [1.0], 1.0, 0.9) == (
+        "q and confidence must lie in (0, 1), got q=1.0, confidence=0.9")
+    assert _message(stats.calls_needed, 0.5, 0.0) == "q and confidence must lie in (0, 1), got q=0.5, confidence=0.0"
+
+
+def test_latency_error_messages_say_what_is_wrong():
+    """Check the exact ValueError texts of the latency functions."""
+    rep = latency.RepeatedLatency
+    assert _message(rep.from_repeats, [[]]) == "no latency values: measure at least one call"
+    assert _message(rep.from_repeats, [ms([1, -2])]) == "latencies must be finite and >= 0 (did the clock go backwards?)"
+    assert _message(rep.from_repeats, []) == "no repeats: measure at least one"
+    assert _message(latency.ratio_per_repeat, [], []) == (
+        "speed-up needs the same, non-zero number of repeats for both variants")
+    assert _message(latency.measure, lambda i: None, -1, 1, 0.0) == (
+        "warmup >= 0, min_iterations >= 1 and min_seconds >= 0 are required")
+    assert _message(latency.throughput, 1, 1, 0.0) == "seconds must be a positive finite number, got 0.0"
+    assert _message(latency.cost_per_1k_texts, 0.0, 1.0) == "samples_per_s must be a finite number > 0, got 0.0"
+    assert _message(latency.cost_per_1k_texts, 1.0, -1.0) == "price_per_hour must be >= 0, got -1.0"
+
+
+# --------------------------------------------------------------------------- 11. latency edge cases
+
+
+def test_from_repeats_accepts_a_zero_latency():
+    """Check that a 0 s call (a clock too coarse to see it) is a valid latency: only negative times are refused."""
+    lat = latency.RepeatedLatency.from_repeats([[0.0, 0.002]] * 6)
+    assert lat.min == 0.0 and lat.max == pytest.approx(2.0) and lat.p50 == pytest.approx(1.0)
+
+
+def test_from_sequence_of_one_call_is_one_repeat():
+    """Check that a single call asked for 6 repeats is one repeat of one call (not an empty second repeat)."""
+    lat = latency.RepeatedLatency.from_sequence([0.004], 6)
+    assert (lat.repeats, lat.count, lat.p50, lat.p50_ci) == (1, 1, pytest.approx(4.0), None)
+    exact = latency.RepeatedLatency.from_sequence(ms([1, 2, 3, 4, 5, 6]), 6)  # as many calls as repeats
+    assert exact.repeats == 6 and exact.p50_ci == [pytest.approx(1.0), pytest.approx(6.0)]
+
+
+def test_timer_overhead_defaults_time_10000_calls_after_an_untimed_warmup():
+    """Check timer_overhead's defaults on a clock that moves 10 us per read: 10,000 timed calls (two reads each),
+    one start read and one final read (min_seconds 0: no extra calls), mean 10 us per call."""
+    reads = []
+
+    def clock() -> float:
+        reads.append(None)
+        return len(reads) * 1e-5
+
+    assert latency.timer_overhead(clock=clock) == pytest.approx(1e-5)
+    assert len(reads) == 1 + 2 * 10_000 + 1
+
+
+# --------------------------------------------------------------------------- 12. stats at float and binomial edges
+
+
+def test_upper_bound_steps_to_the_exact_order_statistic_where_binom_ppf_is_off_by_one():
+    """Check the two correction steps after scipy's float ppf search, at confidences one float away from a
+    binomial cdf value: ppf overshoots (26 values, q 0.1: ppf says k 21, the exact k is 20) or undershoots
+    (4 values, q 0.5, just above cdf(0) = 1/16: k 2, not 1; 1 value just above 1/2: no bound at all)."""
+    assert stats.quantile_upper_bound(np.arange(1.0, 27), 0.1, 0.9999999999999987) == 20.0
+    assert binom.cdf(19, 26, 0.1) >= 0.9999999999999987 > binom.cdf(18, 26, 0.1)
+    just_above = float(np.nextafter(1 / 16, 1))
+    assert stats.quantile_upper_bound([4.0, 1.0, 3.0, 2.0], 0.5, just_above) == 2.0
+    assert stats.quantile_upper_bound([7.0], 0.5, float(np.nextafter(0.5, 1))) is None
+
+
+def test_quantile_interval_tails_equal_to_the_binomial_cdf_count_as_covered():
+    """Check equal tails exactly at a cdf value (confidence 0.875 on 4 values: each tail 1/16 = cdf(0) and
+    1 - 1/16 = cdf(3)): the interval is [x(1), x(4)], not None; and the defaults are the median at 95 %."""
+    assert stats.quantile_interval([4.0, 1.0, 3.0, 2.0], 0.5, 0.875) == (1.0, 4.0)
+    assert stats.quantile_interval(list(range(1, 11))) == (2.0, 9.0)
+    assert stats.quantile_interval(list(range(1, 6))) is None
+
+
+def test_median_with_interval_uses_the_confidence_given():
+    """Check that median_with_interval passes its confidence on: 5 values have a 90 % median interval."""
+    assert stats.median_with_interval([4.0, 0.0, 3.0, 1.0, 2.0], 0.90) == {"median": 2.0, "low": 0.0, "high": 4.0}
+
+
+@pytest.mark.parametrize("q, confidence", [(0.0, 0.95), (0.5, 1.0), (0.5, 1.5)])
+def test_calls_needed_refuses_the_edges_with_its_own_message(q, confidence):
+    """Check that q = 0 and confidence >= 1 are refused by the range check (not by a math domain error)."""
+    assert _message(stats.calls_needed, q, confidence) == (
+        f"q and confidence must lie in (0, 1), got q={q!r}, confidence={confidence!r}")
+
+
+def test_ratio_per_repeat_is_the_ratio_of_the_interpolated_medians():
+    """Check that each repeat's speed-up divides the medians (50th percentiles, interpolated: 15 ms of 10 and 20 ms,
+    3 ms of 2 and 4 ms): exactly 5, and 1/5 the other way round."""
+    reference, variant = [ms([10, 20])] * 6, [ms([2, 4])] * 6
+    assert latency.ratio_per_repeat(reference, variant) == {"median": pytest.approx(5.0, rel=1e-12),
+                                                            "low": pytest.approx(5.0, rel=1e-12),
+                                                            "high": pytest.approx(5.0, rel=1e-12)}
+    assert latency.ratio_per_repeat(variant, reference)["median"] == pytest.approx(0.2, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- 13. benchmark_device on recorders
+
+
+def _recorded_device_run(monkeypatch, n_test: int, seed: int = 3, sample_size: int = 35):
+    """benchmark_device over recording stand-ins: build_backend (prepare 1.23456 s), a clock for the cold start
+    (the first call of a backend takes 0.5 s), memory; variants eager_fp32 (right on 2 of the test texts),
+    onnx_int8 (fails to build, a 400-character message), onnx_fp32 (fails to build, no message) and
+    dynamic_int8 (right on every text, fails when batched, i.e. in the throughput sweep)."""
+    from types import SimpleNamespace
+
+    from textcls.config.params import BenchmarkParams
+    from textcls.serving import inference
+
+    test = [f"test {i}" for i in range(n_test)]
+    validation = ["val a", "val b", "val c"]
+    labels = np.zeros(n_test, dtype=int)
+    every = test + validation
+    clock = FakeClock(10.0)
+    log, built, memory_calls = [], [], []
+
+    def make(name):
+        state = {"cold": True}
+
+        def backend(batch):
+            if state.pop("cold", False):
+                clock.advance(0.5)
+            idx = text_index(batch)
+            log.append((name, idx.tolist()))
+            if name == "dynamic_int8" and len(idx) > 1:
+                raise RuntimeError("batched inference is broken")
+            wrong = (idx >= 2) & (idx < n_test) if name == "eager_fp32" else np.zeros(len(idx), dtype=bool)
+            return np.stack([np.where(wrong, 0.0, 1.2345678), np.where(wrong, 1.0, 0.0)], axis=1)
+        return backend
+
+    def build_backend(variant, model_dir, card, device, threads, workdir):
+        built.append((variant, model_dir, card, device, threads, workdir))
+        if variant == "onnx_int8":
+            raise RuntimeError("x" * 400 + "\nsecond line")
+        if variant == "onnx_fp32":
+            raise RuntimeError()
+        return make(variant), 1.23456
+
+    encoders = []
+
+    def make_encoder(model_dir, card):
+        encoders.append((model_dir, card))
+        return WordEncoder(every)
+
+    def memory(model_dir, variant, device, threads, workdir, texts, batch_size):
+        memory_calls.append((model_dir, variant, device, threads, workdir, texts, batch_size))
+        return {"model_rss_mb": 10.0}
+
+    monkeypatch.setattr(inference, "make_encoder", make_encoder)
+    monkeypatch.setattr(inference, "build_backend", build_backend)
+    monkeypatch.setattr(benchmark, "memory", memory)
+    monkeypatch.setattr(benchmark, "time", SimpleNamespace(perf_counter=clock))
+    data = {"test": test, "test_labels": labels, "validation": validation, "validation_labels": np.array([0, 1, 0]),
+            "sample": np.arange(sample_size) % n_test}
+    cfg = BenchmarkParams(warmup=1, repeats=6, batch_sizes=[1, 2], throughput_min_seconds=0.0)
+    card = object()
+    out = benchmark.benchmark_device("cpu", ["eager_fp32", "onnx_int8", "onnx_fp32", "dynamic_int8"], Path("m"), card,
+                                     data, cfg, 2, Path("w"), 3.6, seed=seed)
+    return out, {"log": log, "built": built, "memory": memory_calls, "encoders": encoders, "card": card,
+                 "test": test, "labels": labels}
+
+
+def test_benchmark_device_passes_its_arguments_on_and_records_failures(monkeypatch, caplog):
+    """Check what benchmark_device hands to the encoder, the backends and the memory probe, the prepare and cold
+    start seconds (rounded to ms), the one-line error rows (300 characters at most; none for an empty message)
+    with a warning each, and that a later failure (in the throughput sweep) also becomes an error row."""
+    with caplog.at_level(logging.WARNING, logger=benchmark.__name__):
+        out, seen = _recorded_device_run(monkeypatch, n_test=7)
+    card = seen["card"]
+    assert seen["encoders"] == [(Path("m"), card)]
+    assert seen["built"] == [(v, Path("m"), card, "cpu", 2, Path("w"))
+                             for v in ("eager_fp32", "onnx_int8", "onnx_fp32", "dynamic_int8")]
+    rows = out["variants"]
+    assert rows["onnx_int8"] == {"error": "RuntimeError: " + "x" * 300}
+    assert rows["onnx_fp32"] == {"error": "RuntimeError: "}
+    assert rows["dynamic_int8"] == {"error": "RuntimeError: batched inference is broken"}
+    eager = rows["eager_fp32"]
+    assert (eager["prepare_s"], eager["cold_start_s"]) == (1.235, 1.735)
+    assert seen["log"][0] == ("eager_fp32", [7])  # the cold start predicts the first validation text alone
+    assert eager["validation_accuracy"] == 0.666667  # 2 of 3, to 6 decimals
+    warnings = [r.getMessage() for r in caplog.records]
+    assert warnings == ["onnx_int8 failed on cpu: " + "x" * 400 + "\nsecond line", "onnx_fp32 failed on cpu: ",
+                        "dynamic_int8 failed on cpu: batched inference is broken"]
+    [probe] = seen["memory"]
+    assert probe[:5] == (Path("m"), "eager_fp32", "cpu", 2, Path("w"))
+    assert probe[5] == [seen["test"][i % 7] for i in range(32)] and probe[6] == 2  # the largest batch size
+
+
+def test_benchmark_device_numbers_are_rounded_and_seeded(monkeypatch):
+    """Check the reference row on 7 served texts (right on 2): accuracy 2/7 to 6 decimals, model-only latency
+    beside end-to-end, the speed-up and its interval to 3 decimals, the comparison with the seed given; and that
+    the same seed serves in the same order."""
+    out, seen = _recorded_device_run(monkeypatch, n_test=7)
+    eager = out["variants"]["eager_fp32"]
+    assert eager["accuracy"] == 0.285714 and eager["batch_size"] == 1
+    assert eager["model_latency_ms"]["count"] == 7 and eager["latency_ms"]["count"] == 7
+    assert eager["model_latency_ms"]["p50"] <= eager["latency_ms"]["p50"]
+    assert eager["speedup_p50"] == 1.0 and eager["speedup_p50_ci"] == [1.0, 1.0]
+    assert isinstance(eager["speedup_p50"], float) and all(isinstance(v, float) for v in eager["speedup_p50_ci"])
+    logits = np.stack([np.where(np.arange(7) >= 2, 0.0, 1.2345678), (np.arange(7) >= 2) * 1.0], axis=1)
+    assert eager["vs_reference"] == benchmark.compare({"logits": logits}, {"logits": logits}, seen["labels"], 3)
+    again, seen_again = _recorded_device_run(monkeypatch, n_test=7)
+    assert seen_again["log"] == seen["log"]
+    assert out["best_variant"] == "eager_fp32"
+
+
+def test_benchmark_device_with_fewer_texts_than_six_rounds_has_no_speedup_interval(monkeypatch):
+    """Check that 5 served texts (5 rounds, too few for a 95 % interval) give speedup_p50_ci None, not a list."""
+    out, _ = _recorded_device_run(monkeypatch, n_test=5, sample_size=5)
+    eager = out["variants"]["eager_fp32"]
+    assert eager["speedup_p50"] == 1.0 and eager["speedup_p50_ci"] is None
+    assert eager["latency_ms"]["repeats"] == 5
+
+
+def test_speedup_is_rounded_to_three_decimals(monkeypatch):
+    """Check that a variant's speed-up and interval have at most 3 decimals (a variant that is right on every text
+    and never fails is served beside the reference; its real timings make the value itself vary)."""
+    from textcls.config.params import BenchmarkParams
+    from textcls.serving import inference
+    import time as real_time
+
+    texts = [f"t {i}" for i in range(8)]
+
+    def make(delay):
+        def backend(batch):
+            real_time.sleep(delay)
+            return np.zeros((len(batch["input_ids"]), 2))
+        return backend
+
+    monkeypatch.setattr(inference, "make_encoder", lambda model_dir, card: WordEncoder(texts))
+    monkeypatch.setattr(inference, "build_backend", lambda variant, *a: (make(0.003 if variant == "eager_fp32"
+                                                                              else 0.0011), 0.0))
+    monkeypatch.setattr(benchmark, "memory", lambda *a: {})
+    data = {"test": texts, "test_labels": np.zeros(8, dtype=int), "validation": texts[:2],
+            "validation_labels": np.zeros(2, dtype=int), "sample": np.arange(8)}
+    cfg = BenchmarkParams(warmup=0, repeats=6, batch_sizes=[1], throughput_min_seconds=0.0)
+    out = benchmark.benchmark_device("cpu", ["eager_fp32", "dynamic_int8"], Path("m"), None, data, cfg, 1, Path("w"),
+                                     3.6, seed=0)
+    row = out["variants"]["dynamic_int8"]
+    values = [row["speedup_p50"], *row["speedup_p50_ci"]]
+    assert all(isinstance(v, float) and round(v, 3) == v for v in values)
+    assert row["speedup_p50"] > 0
+
+
+def test_compare_is_seeded_and_rounded_to_six_decimals():
+    """Check that compare's bootstrap uses the seed given (200 texts where the interval depends on it) and that
+    agreement and the largest logit difference are rounded to exactly 6 decimals."""
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 2, 200)
+    ref = {"logits": np.eye(2, dtype=np.float64)[np.where(rng.random(200) < 0.8, labels, 1 - labels)]}
+    row = {"logits": np.eye(2, dtype=np.float64)[np.where(rng.random(200) < 0.7, labels, 1 - labels)] * 1.2345678}
+    out = benchmark.compare(ref, row, labels, seed=11)
+    ok, ref_ok = row["logits"].argmax(1) == labels, ref["logits"].argmax(1) == labels
+    boot = statistics.paired_bootstrap_diff(ok, ref_ok, benchmark.BOOTSTRAP_RESAMPLES, 11)
+    other = statistics.paired_bootstrap_diff(ok, ref_ok, benchmark.BOOTSTRAP_RESAMPLES, 12)
+    assert (boot["low"], boot["high"]) != (other["low"], other["high"])  # the seed matters here
+    assert (out["low"], out["high"]) == (boot["low"], boot["high"])
+    agreement = float((row["logits"].argmax(1) == ref["logits"].argmax(1)).mean())
+    assert out["agreement"] == round(agreement, 6)
+    assert out["max_abs_logit_diff"] == 1.234568
+    seven = np.zeros(7, dtype=int)
+    few = benchmark.compare({"logits": np.eye(2)[seven]}, {"logits": np.eye(2)[[0, 0, 0, 1, 1, 1, 1]]}, seven, 0)
+    assert few["agreement"] == 0.428571  # 3 of 7, to 6 decimals
+
+
+def test_length_buckets_keep_ties_in_input_order_for_long_lists():
+    """Check the stable sort on 100 texts of 3 lengths (a quicksort would reorder ties): ties stay in input order."""
+    lengths = [(7 * i) % 3 for i in range(100)]
+    buckets = benchmark.length_buckets(lengths, 10)
+    expected = sorted(range(100), key=lambda i: (lengths[i], i))
+    assert np.concatenate(buckets).tolist() == expected
+    assert [len(b) for b in buckets] == [10] * 10
+
+
+def test_throughput_stops_exactly_at_min_seconds_and_handles_no_tokens():
+    """Check that the sweep stops once min_seconds is reached exactly (2 batches of 0.25 s for 0.5 s), that an
+    encoder giving no tokens at all reports padding_share 0.0, and that the best batch size can be the smaller."""
+    texts = ["a", "b"]
+    clock = FakeClock()
+    encoder = WordEncoder(texts)
+
+    def backend(batch):
+        clock.advance(0.25 if len(batch["input_ids"]) == 1 else 2.0)
+        return np.zeros((len(batch["input_ids"]), 2))
+
+    result = benchmark.measure_throughput(backend, encoder, texts, [1, 2], 0.5, SequentialRng(), clock=clock)
+    assert result["throughput"]["1"]["batches"] == 2
+    assert result["best_batch_size"] == 1 and result["samples_per_s"] == 4.0
+
+    class NoTokens(WordEncoder):
+        @staticmethod
+        def real_tokens(batch):
+            return 0
+
+        @staticmethod
+        def padded_tokens(batch):
+            return 0
+
+    empty = benchmark.measure_throughput(backend, NoTokens(texts), texts, [1], 0.0, SequentialRng(), clock=clock)
+    assert empty["padding_share"] == 0.0 and empty["tokens_per_s"] == 0.0
+
+
+def test_throughput_of_an_encoder_without_padded_tokens_counts_no_padding():
+    """Check that an encoder without padded_tokens (inputs that are never padded) gives padding_share 0.0."""
+    texts = ["a", "b b b"]
+    clock = FakeClock()
+
+    class Unpadded:
+        """WordEncoder's batches and real_tokens, no padded_tokens."""
+
+        def __init__(self):
+            self.inner = WordEncoder(texts)
+            self.real_tokens = self.inner.real_tokens
+
+        def __call__(self, batch_texts):
+            return self.inner(batch_texts)
+
+    encoder = Unpadded()
+    assert not hasattr(encoder, "padded_tokens")
+
+    def backend(batch):
+        clock.advance(0.5)
+        return np.zeros((len(batch["input_ids"]), 2))
+
+    result = benchmark.measure_throughput(backend, encoder, texts, [2], 0.0, SequentialRng(), clock=clock)
+    assert result["padding_share"] == 0.0 and result["tokens_per_s"] == 8.0  # 4 real tokens in 0.5 s
+
+
+def test_serve_interleaved_logits_are_float32():
+    """Check that the interleaved logits table is float32 whatever the backends return."""
+    _, out, _ = _interleaved(seed=0)
+    assert all(row["logits"].dtype == np.float32 for row in out.values())
+
+
+def test_summarize_deltas_are_rounded_to_six_decimals_and_say_what_chose():
+    """Check the deltas to exactly 6 decimals (5/7 - 6/7) and the chosen_on text."""
+    rows = {"eager_fp32": row(10.0, 6 / 7, 6 / 7), "onnx_int8": row(3.0, 5 / 7, 5 / 7)}
+    out = benchmark.summarize(rows, 0.5)
+    assert out["variants"]["onnx_int8"]["validation_accuracy_delta"] == -0.142857
+    assert out["variants"]["onnx_int8"]["accuracy_delta"] == -0.142857
+    assert out["chosen_on"] == "validation accuracy (batch 1), then median p50"

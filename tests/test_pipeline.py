@@ -117,7 +117,7 @@ def test_llm_fewshot_is_scored_like_a_model_on_its_subsample(repo):
     """Check that the prompted LLM has eval/train/benchmark metrics and is compared with the best on its rows."""
     ev = json.loads((repo / "metrics/eval/toy/tinylm.json").read_text())
     assert ev["n"] == ev["test_rows"] == 10 and ev["kind"] == "llm" and ev["invalid_answers"] == 0
-    assert ev["tokens_processed"] > 0 and ev["cost_per_1k_examples_usd"] > 0 and set(ev["per_class"]) == set(WORDS)
+    assert ev["tokens_processed"] > 0 and ev["cost_per_1k_texts_usd"] > 0 and set(ev["per_class"]) == set(WORDS)
     assert list((repo / "models/pretrained/tinylm").glob("*.safetensors"))
     bench = json.loads((repo / "metrics/benchmark/toy/tinylm.json").read_text())
     assert bench["cpu"]["best_variant"] == "fewshot" and bench["cpu"]["variants"]["fewshot"]["latency_ms"]["count"] == 10

@@ -15,7 +15,8 @@ The method, per device (``docs/benchmark.md`` has the reasoning):
 3. Throughput per batch size on length-bucketed batches rotating over a seeded sample of test texts,
    tokenization included; the padding share is reported and the best batch size is the one with the
    most real tokens/s. Cost per 1,000 texts is the machine's price over that speed.
-4. Memory in a fresh process per variant (:mod:`textcls.bench.memprobe`).
+4. Memory in a fresh process per variant (:mod:`textcls.bench.memprobe`): 32 test texts at batch 1, then one
+   batch of the largest of ``batch_sizes`` (fixed, so the number does not move with the best batch size).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def measure_throughput(backend, encoder, texts: list[str], batch_sizes: list[int
     all of ``texts`` (at least once, and for ``min_seconds``), tokenization included. ``flips_vs_batch1``:
     texts whose class at this batch size differs from the batch-1 (served) one. Best: most real tokens/s."""
     lengths = [encoder.real_tokens(encoder([t])) for t in texts]
+    padded_tokens = getattr(encoder, "padded_tokens", encoder.real_tokens)  # optional: inputs without padding
     sweep = {}
     for bs in batch_sizes:
         batches = length_buckets(lengths, bs)
@@ -102,7 +104,7 @@ def measure_throughput(backend, encoder, texts: list[str], batch_sizes: list[int
             if served_preds is not None and calls < len(batches):
                 flips += int((np.asarray(out).argmax(axis=1) != served_preds[idx]).sum())
             samples, calls = samples + len(idx), calls + 1
-            real, padded = real + encoder.real_tokens(enc), padded + encoder.padded_tokens(enc)
+            real, padded = real + encoder.real_tokens(enc), padded + padded_tokens(enc)
         rates = latency.throughput(samples, real, seconds)
         sweep[str(bs)] = {"samples_per_s": round(rates["samples_per_s"], 2), "tokens_per_s": round(rates["tokens_per_s"], 1),
                           "padding_share": round(1 - real / padded, 4) if padded else 0.0, "batches": calls,
@@ -207,7 +209,7 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
             row["cost_per_1k_texts_usd"] = round(latency.cost_per_1k_texts(row["samples_per_s"], price_per_hour), 8)
             del backends[name]  # free it before its memory is measured in a process of its own
             row.update(memory(model_dir, name, device, threads, workdir, [data["test"][i] for i in sample[:32]],
-                              row["best_batch_size"]))
+                              max(cfg.batch_sizes)))
         except Exception as err:
             if name == variants[0]:
                 raise

@@ -39,7 +39,9 @@ class ModelKind:
         raise NotImplementedError
 
     def encoder(self, model_dir: Path, card) -> Callable[[list[str]], Any]:
-        """Raw texts -> the inputs a backend takes, exactly as serving would; with ``real_tokens(batch)``."""
+        """Raw texts -> the inputs a backend takes, exactly as serving would; with ``real_tokens(batch)`` and,
+        for padded inputs, ``padded_tokens(batch)`` (tokens computed on; without it the benchmark counts no
+        padding)."""
         raise NotImplementedError
 
     def variants(self, device: str, cfg) -> list[str] | Unmeasured:
