@@ -84,7 +84,7 @@ def device_cells(result) -> tuple[str, str, str, str]:
     accuracy = acc(best.get("accuracy"))
     comp = best.get("vs_reference")
     if other and comp:
-        accuracy += f" ({points(comp['diff'])}, {p_value(comp['p_value'])})"
+        accuracy += f" ({points(comp['diff'])}, p={p_value(comp['p_value'])})"
     p50 = ms(lat["p50"]) + (f" [{ms(lat['p50_ci'][0])}, {ms(lat['p50_ci'][1])}]" if lat.get("p50_ci") else "")
     p95 = f"≤ {ms(lat['p95_upper'])}" if lat.get("p95_upper") is not None else ms(lat["p95"])
     speedup = ""
