@@ -17,13 +17,16 @@ $(BIN)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 setup: $(BIN)/.installed
 
 repro: setup
-	dvc repro
+	python scripts/repro.py
 	python scripts/render_results.py
 	@echo; cat metrics/leaderboard.md
 	@echo; cat metrics/recommendation.md
 
+# pytest-xdist: one worker per core, each test file on one worker (module fixtures are built once), heavy files
+# first in the order tests/conftest.py sets (--no-loadscope-reorder keeps it).
+TEST_WORKERS ?= auto
 test: setup
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python -m pytest -q
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	ruff check .

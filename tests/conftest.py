@@ -38,6 +38,19 @@ TINY_VOCAB = [
 TINY_MAX_LENGTH = 128  # the tiny tokenizer's model_max_length (= max_position_embeddings)
 
 
+# Test files that run `dvc repro` end to end, slowest first: run first, so that under pytest-xdist (make test:
+# -n auto --dist loadfile --no-loadscope-reorder) they start at once on different workers and the quick files
+# fill the gaps. test_pipeline_experiments.py waits for the toy pipeline test_pipeline.py builds, so it comes
+# after a file the other worker is busy with.
+HEAVY_FIRST = ("test_pipeline.py", "test_reference_profile.py", "test_registries.py", "test_pipeline_experiments.py",
+               "test_resume.py", "test_report.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order otherwise kept
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     """The repository root (the folder with params.yaml and dvc.yaml)."""
@@ -260,3 +273,79 @@ def new_toy_project(root: Path, params: dict) -> Path:
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
         run_cmd(cmd, repo)
     return repo
+
+# --------------------------------------------------------------------------- the toy pipeline, reproduced once
+
+
+def write_tiny_t5(folder: Path) -> None:
+    """A random T5 classifier with a word-level tokenizer that appends </s> (as T5's does)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast, T5Config, T5ForSequenceClassification
+
+    vocab = {w: i for i, w in enumerate(["<pad>", "</s>", "<unk>", "classify", ":", *SHARED,
+                                         *sum(WORDS.values(), [])])}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>",
+                            unk_token="<unk>").save_pretrained(folder)
+    config = T5Config(vocab_size=len(vocab), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_decoder_layers=1,
+                      num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+    T5ForSequenceClassification(config).save_pretrained(folder)
+
+
+def build_toy_pipeline(root: Path) -> Path:
+    """A git+DVC repo at ``root/project`` with the project's pipeline, reproduced once on tiny data: two tiny
+    BERTs sharing a tokenizer (one the teacher of the other), a T5 with a prefix, TF-IDF and a prompted tiny
+    Llama; ``first_repro.log`` holds that `dvc repro`'s output."""
+    import yaml
+
+    write_toy_data(root / "toy", rows_per_class=60, seed=0)
+    write_tiny_bert(root / "tiny-bert")
+    write_tiny_t5(root / "tiny-t5")
+    write_tiny_llama(root / "tiny-llama")
+    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
+    params["datasets"] = toy_datasets(root / "toy")
+    tiny = {"kind": "transformer", "source": str(root / "tiny-bert"), "revision": None, "tokenizer": {},
+            "lr": 5e-3, "epochs": 2, "batch_size": 16, "logging_steps": 2}
+    t5 = {**tiny, "source": str(root / "tiny-t5"), "tokenizer": {"prefix": "classify: "}}
+    params["models"] = {"tiny": tiny, "tiny2": {**tiny, "lr": 1e-3}, "t5": t5, "tfidf": params["models"]["tfidf"]}
+    params["distill"] = {"teacher": "tiny2", "students": ["tiny"], "temperature": 2.0, "alpha": 0.5}
+    params["llms"] = {"tinylm": {"backend": "local", "source": str(root / "tiny-llama"), "shots_per_class": 1,
+                                 "max_test_rows": 10, "max_text_tokens": 16}}
+    params["tokenize"]["max_length"] = 32
+    params["benchmark"].update(warmup=1, repeats=6, throughput_texts=5, batch_sizes=[1, 4],
+                               throughput_min_seconds=0.0, cpu_variants=["eager_fp32", "onnx_int8"])
+    repo = new_toy_project(root, params)
+    proc = run_cmd(["dvc", "repro"], repo)
+    repo.joinpath("first_repro.log").write_text(proc.stdout)  # written last: marks the build complete
+    return repo
+
+
+@pytest.fixture(scope="session")
+def toy_pipeline(tmp_path_factory) -> Path:
+    """The reproduced toy pipeline (:func:`build_toy_pipeline`), built once per test run and shared by every
+    module that needs it, also across pytest-xdist workers (a file lock in the run's common temp folder: the
+    first worker builds, the others wait for it). Read-only: modules work on :func:`copy_project` copies."""
+    import fcntl
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "toy-pipeline"
+    with open(f"{root}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "project" / "first_repro.log").is_file():
+            shutil.rmtree(root, ignore_errors=True)  # what a failed build of another worker left
+            root.mkdir()
+            build_toy_pipeline(root)
+    return root / "project"
+
+
+def copy_project(project: Path, dest: Path) -> Path:
+    """A copy of a git+DVC project (workspace, git history, DVC cache) at ``dest/project``; its params keep
+    pointing at the original's data and models (read only), files a test adds go to ``dest``."""
+    import shutil
+
+    shutil.copytree(project, dest / "project", symlinks=True)
+    return dest / "project"
+

@@ -315,3 +315,49 @@ def test_to_markdown(metric_dirs):
     assert "not comparable to published numbers" in ag_section
     assert "not comparable to published numbers" not in sst2_section
     assert "| model" in md and "ag_news/minilm" not in md  # entry column dropped
+
+
+# --------------------------------------------------------------------------- fast metrics of the bootstrap
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_macro_f1_score_is_sklearns_bit_for_bit(seed):
+    """Check macro_f1_score against sklearn's f1_score(labels=range(k), average="macro", zero_division=0) on random
+    cases, some with a class never predicted or never present; and accuracy against accuracy_score."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from textcls.eval.evaluation import accuracy, macro_f1_score
+
+    rng = np.random.default_rng(seed)
+    k, n = int(rng.integers(2, 6)), int(rng.integers(1, 200))
+    labels = rng.integers(0, k - (seed % 4 == 1), n)  # every 4th case: the last class absent from labels
+    preds = np.where(rng.random(n) < 0.7, labels, rng.integers(0, k - (seed % 3 == 0), n))
+    assert macro_f1_score(labels, preds, k) == f1_score(labels, preds, labels=list(range(k)), average="macro",
+                                                        zero_division=0)
+    assert accuracy(labels, preds) == accuracy_score(labels, preds)
+
+
+def test_macro_f1_known_answer_with_an_unseen_class():
+    """Check a hand-computed case: class 0 F1 = 2*1/(2+1), class 1 F1 = 2*1/(1+2), class 2 absent (0): mean 4/9."""
+    from textcls.eval.evaluation import macro_f1_score
+
+    assert macro_f1_score(np.array([0, 0, 1]), np.array([0, 1, 1]), 3) == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
+
+
+def test_uncertainty_intervals_match_a_bootstrap_of_sklearns_metrics():
+    """Check that the accuracy and macro-F1 intervals equal bootstrap_ci over sklearn's metrics, same seed."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from textcls.eval import statistics
+    from textcls.eval.evaluation import uncertainty_metrics
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 150)
+    probs = rng.dirichlet(np.ones(3), 150)
+    probs[np.arange(150)[:100], labels[:100]] += 2.0  # mostly right
+    probs /= probs.sum(axis=1, keepdims=True)
+    out = uncertainty_metrics(labels, probs, 200, 10, seed=5)
+    preds = probs.argmax(axis=1)
+    assert out["accuracy_ci95"] == statistics.bootstrap_ci(labels, preds, accuracy_score, 200, 5)
+    assert out["f1_macro_ci95"] == statistics.bootstrap_ci(
+        labels, preds, lambda y, p: f1_score(y, p, labels=[0, 1, 2], average="macro", zero_division=0), 200, 5)

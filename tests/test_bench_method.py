@@ -730,15 +730,26 @@ def _fake_model_run(monkeypatch, tmp_path, cfg, cuda: bool = False, failure: Exc
     model_dir, prepared = _model_and_data(tmp_path)
     calls, threads_set, warned, during = [], [], [], []
 
-    def device_run(device, variant_list, model_dir_, card, data, cfg_, threads, workdir, price, seed):
-        calls.append({"device": device, "variants": variant_list, "model_dir": model_dir_, "card": card,
+    def device_run(device, variant_list, model_dir_, card, data, cfg_, threads, workdir, price, seed, probe=None):
+        calls.append({"probe": probe, "device": device, "variants": variant_list, "model_dir": model_dir_, "card": card,
                       "data": data, "cfg": cfg_, "threads": threads, "workdir": workdir, "price": price, "seed": seed,
                       "workdir_exists": Path(workdir).is_dir()})
         if failure is not None:
             raise failure
         return {"status": "measured", "device": device}
 
+    probes = []
+
+    class FakeProbe:
+        def __init__(self, model_dir_):
+            self.model_dir, self.closed = model_dir_, False
+            probes.append(self)
+
+        def close(self):
+            self.closed = True
+
     snapshots = iter(["start", "end"])
+    monkeypatch.setattr(benchmark, "ProbeProcess", FakeProbe)
     monkeypatch.setattr(benchmark, "benchmark_device", device_run)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
@@ -752,10 +763,13 @@ def _fake_model_run(monkeypatch, tmp_path, cfg, cuda: bool = False, failure: Exc
 
     monkeypatch.setattr(machine, "during", fake_during)
     monkeypatch.setattr(machine, "warn_if_busy", lambda state, what: warned.append((state, what)))
-    result = benchmark.benchmark_model("toy", "tiny", model_dir, prepared, {"cpu": "test"},
-                                       {"params": 1234, "train_time_s": 5.0, "other": 1}, cfg, 7)
+    try:
+        result = benchmark.benchmark_model("toy", "tiny", model_dir, prepared, {"cpu": "test"},
+                                           {"params": 1234, "train_time_s": 5.0, "other": 1}, cfg, 7)
+    finally:
+        assert all(p.closed for p in probes)  # closed also when a device run fails
     return result, {"calls": calls, "threads_set": threads_set, "warned": warned, "during": during,
-                    "model_dir": model_dir}
+                    "model_dir": model_dir, "probes": probes}
 
 
 def test_benchmark_model_reports_the_frame_and_serves_a_seeded_test_subsample(monkeypatch, tmp_path, caplog):
@@ -828,6 +842,8 @@ def test_benchmark_model_runs_the_gpu_with_its_variants_and_price(monkeypatch, t
     cfg = BenchmarkParams(cuda_variants=["eager_fp32", "eager_bf16", "eager_fp16"])
     result, seen = _fake_model_run(monkeypatch, tmp_path, cfg, cuda=True)
     assert [c["device"] for c in seen["calls"]] == ["cpu", "cuda"]
+    [probe] = seen["probes"]  # one memory probe for the stage, started on the model, used by both devices
+    assert probe.model_dir == seen["model_dir"] and all(c["probe"] is probe for c in seen["calls"])
     gpu = seen["calls"][1]
     assert gpu["variants"] == ["eager_fp32", "eager_fp16"] and gpu["price"] == 2.50
     assert result["cuda"] == {"status": "measured", "device": "cuda"}
@@ -850,6 +866,24 @@ def test_benchmark_model_of_a_gpu_only_kind_still_runs_the_gpu(monkeypatch, tmp_
     assert result["cpu"] == {"status": "not_applicable", "reason": "GPU-only model"}
     assert [(c["device"], c["variants"]) for c in seen["calls"]] == [("cuda", ["eager_fp16"])]
     assert result["cuda"] == {"status": "measured", "device": "cuda"}
+    assert len(seen["probes"]) == 1
+
+
+def test_benchmark_model_of_a_kind_measured_nowhere_starts_no_probe(monkeypatch, tmp_path):
+    """Check that a kind with no variant on any device gets both reasons and no memory probe process."""
+    from textcls import kinds
+    from textcls.config.params import BenchmarkParams
+    from textcls.records import Unmeasured
+
+    class Nowhere:
+        @staticmethod
+        def variants(device, cfg):
+            return Unmeasured("not_applicable", f"nothing on {device}")
+
+    monkeypatch.setattr(kinds, "get", lambda kind: Nowhere())
+    result, seen = _fake_model_run(monkeypatch, tmp_path, BenchmarkParams(), cuda=True)
+    assert result["cpu"]["reason"] == "nothing on cpu" and result["cuda"]["reason"] == "nothing on cuda"
+    assert seen["calls"] == [] and seen["probes"] == []
 
 
 def test_benchmark_model_out_of_memory_names_the_batch_sizes(monkeypatch, tmp_path):
@@ -1021,9 +1055,9 @@ def _recorded_device_run(monkeypatch, n_test: int, seed: int = 3, sample_size: i
         encoders.append((model_dir, card))
         return WordEncoder(every)
 
-    def memory(model_dir, variant, device, threads, workdir, texts, batch_size):
-        memory_calls.append((model_dir, variant, device, threads, workdir, texts, batch_size))
-        return {"model_rss_mb": 10.0}
+    def memory(model_dir, variants, device, threads, workdir, texts, batch_size, probe=None):
+        memory_calls.append((model_dir, variants, device, threads, workdir, texts, batch_size))
+        return {v: {"model_rss_mb": 10.0} for v in variants}
 
     monkeypatch.setattr(inference, "make_encoder", make_encoder)
     monkeypatch.setattr(inference, "build_backend", build_backend)
@@ -1061,7 +1095,7 @@ def test_benchmark_device_passes_its_arguments_on_and_records_failures(monkeypat
     assert warnings == ["onnx_int8 failed on cpu: " + "x" * 400 + "\nsecond line", "onnx_fp32 failed on cpu: ",
                         "dynamic_int8 failed on cpu: batched inference is broken"]
     [probe] = seen["memory"]
-    assert probe[:5] == (Path("m"), "eager_fp32", "cpu", 2, Path("w"))
+    assert probe[:5] == (Path("m"), ["eager_fp32"], "cpu", 2, Path("w"))  # one probe, failed variants left out
     assert probe[5] == [seen["test"][i % 7] for i in range(32)] and probe[6] == 2  # the largest batch size
 
 
@@ -1109,7 +1143,7 @@ def test_speedup_is_rounded_to_three_decimals(monkeypatch):
     monkeypatch.setattr(inference, "make_encoder", lambda model_dir, card: WordEncoder(texts))
     monkeypatch.setattr(inference, "build_backend", lambda variant, *a: (make(0.003 if variant == "eager_fp32"
                                                                               else 0.0011), 0.0))
-    monkeypatch.setattr(benchmark, "memory", lambda *a: {})
+    monkeypatch.setattr(benchmark, "memory", lambda model_dir, variants, *a, probe=None: {v: {} for v in variants})
     data = {"test": texts, "test_labels": np.zeros(8, dtype=int), "validation": texts[:2],
             "validation_labels": np.zeros(2, dtype=int), "sample": np.arange(8)}
     cfg = BenchmarkParams(warmup=0, repeats=6, batch_sizes=[1], throughput_min_seconds=0.0)

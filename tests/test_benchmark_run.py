@@ -69,10 +69,10 @@ def real_result(trained_tiny_dir, prepared_dir) -> dict:
     cfg = BenchmarkParams(**TINY_CFG)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(torch.cuda, "is_available", lambda: False)
-        mp.setattr(benchmark, "memory", lambda model_dir, variant, device, threads, workdir, texts, batch_size:
-                   memprobe.measure({"model_dir": str(model_dir), "variant": variant, "device": device,
-                                     "threads": threads, "workdir": str(workdir), "texts": texts,
-                                     "batch_size": batch_size}))
+        mp.setattr(benchmark, "memory", lambda model_dir, variants, device, threads, workdir, texts, batch_size, probe=None:
+                   {v: memprobe.measure({"model_dir": str(model_dir), "variant": v, "device": device,
+                                         "threads": threads, "workdir": str(workdir), "texts": texts,
+                                         "batch_size": batch_size}) for v in variants})
         result = benchmark.benchmark_model("toy", "tiny", trained_tiny_dir, prepared_dir, {"cpu": "test"},
                                            {"params": 1234, "train_time_s": 5.0}, cfg, SEED)
     torch.set_num_threads(threads)
@@ -177,21 +177,50 @@ PROBE_TEXTS = ["the movie is good", "the film was bad", "a great story and fun m
 
 @pytest.fixture(scope="module")
 def fresh_process_memory(trained_tiny_dir, tmp_path_factory) -> dict:
-    """benchmark.memory of the tiny BERT's eager_fp32, in a real fresh process (run once: ~5-10 s)."""
-    return benchmark.memory(trained_tiny_dir, "eager_fp32", "cpu", 1, tmp_path_factory.mktemp("probe-work"), PROBE_TEXTS, 2)
+    """benchmark.memory of the tiny BERT's eager_fp32 and dynamic_int8, in a real probe process forking one child
+    per variant (run once: ~5-10 s)."""
+    return benchmark.memory(trained_tiny_dir, ["eager_fp32", "dynamic_int8"], "cpu", 1,
+                            tmp_path_factory.mktemp("probe-work"), PROBE_TEXTS, 2)
 
 
 def test_memory_in_a_fresh_process_on_the_tiny_model(fresh_process_memory):
-    """Check the real subprocess path: baseline, model and peak memory of the tiny BERT, peak >= model."""
-    out = fresh_process_memory
-    assert {"baseline_rss_mb", "model_rss_mb", "peak_rss_mb", "method"} <= set(out)
-    assert out["baseline_rss_mb"] > 50
-    assert out["model_rss_mb"] >= 0
-    assert out["peak_rss_mb"] >= out["model_rss_mb"] - 2.0
+    """Check the real subprocess path: baseline, model and peak memory of the tiny BERT per variant, peak >= model,
+    and that each variant starts from the same baseline (a fresh child: nothing of the variant before it)."""
+    assert list(fresh_process_memory) == ["eager_fp32", "dynamic_int8"]
+    for out in fresh_process_memory.values():
+        assert {"baseline_rss_mb", "model_rss_mb", "peak_rss_mb", "method"} <= set(out)
+        assert out["baseline_rss_mb"] > 50
+        assert out["model_rss_mb"] >= 0
+        assert out["peak_rss_mb"] >= out["model_rss_mb"] - 2.0
+        assert out["method"].startswith("fresh process per variant")
+    first, second = (fresh_process_memory[v]["baseline_rss_mb"] for v in ("eager_fp32", "dynamic_int8"))
+    assert abs(first - second) < 5.0
 
 
 def test_fresh_process_memory_of_a_tiny_model_is_not_library_code(fresh_process_memory, trained_tiny_dir):
     """Check that the tiny BERT (< 1 MiB of weights) keeps well under 60 MiB: libraries belong to the baseline."""
     weights = sum(p.stat().st_size for p in trained_tiny_dir.glob("*.safetensors")) / MiB
     assert weights < 1
-    assert fresh_process_memory["model_rss_mb"] < 60
+    assert fresh_process_memory["eager_fp32"]["model_rss_mb"] < 60
+
+
+def test_probe_process_answers_several_jobs_then_closes(trained_tiny_dir, tmp_path):
+    """Check the long-lived probe the benchmark starts ahead: ready after its imports, one answer per job (each
+    variant in its own child, as the one-off probe measures), and a clear error once it has died."""
+    probe = benchmark.ProbeProcess(trained_tiny_dir)
+    try:
+        probe.wait_ready()
+        assert probe.ready
+        first = benchmark.memory(trained_tiny_dir, ["eager_fp32"], "cpu", 1, tmp_path, PROBE_TEXTS, 2, probe=probe)
+        second = benchmark.memory(trained_tiny_dir, ["dynamic_int8", "no_such_variant"], "cpu", 1, tmp_path,
+                                  PROBE_TEXTS, 2, probe=probe)
+        assert list(first) == ["eager_fp32"] and first["eager_fp32"]["model_rss_mb"] < 60
+        assert second["dynamic_int8"]["method"].startswith("fresh process per variant")
+        assert second["no_such_variant"]["error"].startswith("KeyError")
+        probe.proc.kill()
+        probe.proc.wait()
+        with pytest.raises(RuntimeError, match="memory probe failed for eager_fp32"):
+            benchmark.memory(trained_tiny_dir, ["eager_fp32"], "cpu", 1, tmp_path, PROBE_TEXTS, 2, probe=probe)
+    finally:
+        probe.close()
+    assert probe.proc.poll() is not None

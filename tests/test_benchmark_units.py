@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -566,7 +569,7 @@ def test_fingerprint_is_stable_and_has_no_volatile_fields(monkeypatch):
     """Check that fingerprint() is identical across calls, has cpu model/cores, gpu "unavailable", no volatile keys."""
     import torch
 
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(fail_init=True))
     first, second = hardware.fingerprint(), hardware.fingerprint()
     assert first == second
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
@@ -580,3 +583,43 @@ def test_fingerprint_is_stable_and_has_no_volatile_fields(monkeypatch):
     assert volatile == []
     assert first["packages"]["torch"] == torch.__version__
 
+
+
+class FakeNvml(types.ModuleType):
+    """pynvml with one GPU (or none: nvmlInit fails as without a driver)."""
+
+    def __init__(self, fail_init=False):
+        super().__init__("pynvml")
+        self.fail_init, self.shutdown = fail_init, 0
+
+    def nvmlInit(self):
+        if self.fail_init:
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    def nvmlShutdown(self):
+        self.shutdown += 1
+
+    nvmlDeviceGetCount = staticmethod(lambda: 2)
+    nvmlDeviceGetHandleByIndex = staticmethod(lambda i: f"gpu{i}")
+    nvmlDeviceGetName = staticmethod(lambda h: b"NVIDIA H200" if h == "gpu0" else b"other")
+    nvmlSystemGetCudaDriverVersion = staticmethod(lambda: 12080)
+    nvmlDeviceGetCudaComputeCapability = staticmethod(lambda h: (9, 0))
+    nvmlDeviceGetMemoryInfo = staticmethod(lambda h: types.SimpleNamespace(total=143771 * 2**20))
+    nvmlSystemGetDriverVersion = staticmethod(lambda: "570.86")
+
+
+def test_gpu_fingerprint_comes_from_nvml_of_gpu_0(monkeypatch):
+    """Check the GPU facts read from NVML (device 0, count, GiB, driver CUDA 12.8) and that NVML is shut down."""
+    fake = FakeNvml()
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert hardware.gpu_info() == {"name": "NVIDIA H200", "count": 2, "memory_gib": 140.4, "cuda_driver": "12.8",
+                                   "capability": "9.0", "driver": "570.86"}
+    assert fake.shutdown == 1
+
+
+def test_hardware_stage_never_imports_torch():
+    """Check that the always-run fingerprint imports neither torch nor transformers (seconds on every repro)."""
+    code = ("import sys; from textcls.bench import hardware; hardware.fingerprint(); "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -226,3 +226,91 @@ def test_softmax_of_scores_ranks_like_the_scores():
     scores = np.array([[-3.0, -1.0, -2.0], [-0.5, -4.0, -math.inf]])
     probs = fewshot._softmax(scores)
     assert probs.argmax(axis=1).tolist() == [1, 0] and probs[1, 2] == 0.0
+
+
+# --------------------------------------------------------------------------- the GGUF conversion cache
+
+
+def _fake_convert(calls):
+    def convert(out):
+        calls.append(out)
+        (out / "model.safetensors").write_bytes(b"weights %d" % len(calls))
+        (out / "config.json").write_text("{}")
+        return {"source": "gguf:pkg", "params": 7}
+    return convert
+
+
+def test_gguf_conversion_runs_once_then_comes_from_the_cache(tmp_path, monkeypatch):
+    """Check that a second conversion with the same key copies the first one's files and facts, and that
+    another key converts again."""
+    from textcls.llm import local
+
+    monkeypatch.setenv("TEXTCLS_CACHE_DIR", str(tmp_path / "cache"))
+    calls, outs = [], [tmp_path / f"out{i}" for i in range(3)]
+    for out in outs:
+        out.mkdir()
+    first = local.cached_conversion("k1", outs[0], _fake_convert(calls))
+    second = local.cached_conversion("k1", outs[1], _fake_convert(calls))
+    assert calls == [outs[0]] and first == second == {"source": "gguf:pkg", "params": 7}
+    assert sorted(p.name for p in outs[1].iterdir()) == ["config.json", "model.safetensors"]
+    assert (outs[1] / "model.safetensors").read_bytes() == b"weights 1"
+    local.cached_conversion("k2", outs[2], _fake_convert(calls))
+    assert calls == [outs[0], outs[2]]
+    assert sorted(p.name for p in (tmp_path / "cache" / "gguf").iterdir()) == ["k1", "k2"]  # no temp folders left
+
+
+def test_incomplete_cache_entry_is_not_used_and_off_turns_the_cache_off(tmp_path, monkeypatch):
+    """Check that an entry without facts.json (a run killed while filling it) is converted again, that a failed
+    conversion leaves no entry, and that TEXTCLS_CACHE_DIR=off never reads or writes a cache."""
+    from textcls.llm import local
+
+    monkeypatch.setenv("TEXTCLS_CACHE_DIR", str(tmp_path / "cache"))
+    half = tmp_path / "cache" / "gguf" / "k1"
+    half.mkdir(parents=True)
+    (half / "model.safetensors").write_bytes(b"truncated")
+    calls = []
+    out = tmp_path / "out"
+    out.mkdir()
+    local.cached_conversion("k1", out, _fake_convert(calls))
+    assert calls == [out] and (out / "model.safetensors").read_bytes() == b"weights 1"
+    assert (half / "model.safetensors").read_bytes() == b"weights 1"  # the half entry was replaced by a whole one
+    local.cached_conversion("k1", out, _fake_convert(calls))
+    assert len(calls) == 1
+
+    def broken(folder):
+        raise ValueError("bad GGUF")
+
+    with pytest.raises(ValueError):
+        local.cached_conversion("k3", out, broken)
+    assert not (tmp_path / "cache" / "gguf" / "k3").exists()
+
+    monkeypatch.setenv("TEXTCLS_CACHE_DIR", "off")
+    assert local.cache_root() is None
+    local.cached_conversion("k1", out, _fake_convert(calls))
+    assert len(calls) == 2
+    assert not (tmp_path / "off").exists()
+
+
+def test_cache_root_follows_the_environment(tmp_path, monkeypatch):
+    from textcls.llm import local
+
+    monkeypatch.delenv("TEXTCLS_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert local.cache_root() == tmp_path / "xdg" / "textcls"
+    monkeypatch.setenv("TEXTCLS_CACHE_DIR", str(tmp_path / "mine"))
+    assert local.cache_root() == tmp_path / "mine"
+
+
+def test_gguf_cache_key_follows_the_file_and_the_converter(tmp_path, monkeypatch):
+    """Check that the key is stable for the same bytes and changes with the file's content or the converter."""
+    from textcls.llm import local
+
+    path = tmp_path / "m.gguf"
+    path.write_bytes(b"GGUF" + bytes(3_000_000))
+    key = local.gguf_cache_key(path)
+    assert key == local.gguf_cache_key(path) and len(key) == 32
+    path.write_bytes(b"GGUF" + bytes(2_999_999) + b"\x01")
+    assert local.gguf_cache_key(path) != key
+    monkeypatch.setattr(local, "GGUF_CONVERTER_VERSION", "2")
+    path.write_bytes(b"GGUF" + bytes(3_000_000))
+    assert local.gguf_cache_key(path) != key

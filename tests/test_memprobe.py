@@ -269,6 +269,49 @@ def test_main_reads_a_job_on_stdin_and_prints_one_json_line(monkeypatch, capsys)
     assert lines == ['{"model_rss_mb": 1.5}']
 
 
+def test_main_with_variants_measures_each_in_measure_all(monkeypatch, capsys):
+    """Check that a job naming ``variants`` goes to measure_all and its {variant: result} is the one line out."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps({"variants": ["a", "b"], "texts": ["x"]})))
+    monkeypatch.setattr(memprobe, "measure_all", lambda job: {v: {"seen": job["texts"]} for v in job["variants"]})
+    assert memprobe.main() == 0
+    assert capsys.readouterr().out.strip().splitlines() == ['{"a": {"seen": ["x"]}, "b": {"seen": ["x"]}}']
+
+
+KEPT = []
+
+
+def _measure_in_child(job):
+    """A fake measure(): the variant's memory is what it allocates and keeps; 'boom' raises, 'dies' is killed."""
+    if job["variant"] == "boom":
+        raise ValueError("cannot load boom\nsecond line")
+    if job["variant"] == "dies":
+        os.kill(os.getpid(), 9)
+    memprobe.trim()
+    before = memprobe.rss_mb()
+    KEPT.append(touched(job["keep_mb"][job["variant"]]))  # kept for the life of this (child) process
+    return {"variant": job["variant"], "pid": os.getpid(), "baseline": before, "model": memprobe.rss_mb() - before}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_measure_all_runs_each_variant_in_a_fresh_child(monkeypatch, tmp_path):
+    """Check that measure_all gives every variant its own forked process: 80 MiB kept by the first variant are
+    neither in the second's baseline nor in the parent; a variant that raises or is killed becomes an error row
+    and the ones after it are still measured."""
+    monkeypatch.setattr(memprobe, "measure", _measure_in_child)
+    monkeypatch.setattr(memprobe, "_preimport", lambda model_type: None)
+    parent_before = memprobe.rss_mb()
+    job = {"model_dir": str(tmp_path), "variants": ["big", "boom", "dies", "small"], "keep_mb": {"big": 80, "small": 5}}
+    out = memprobe.measure_all(job)
+    assert list(out) == job["variants"]
+    big, small = out["big"], out["small"]
+    assert 75 <= big["model"] <= 90 and 3 <= small["model"] <= 12
+    assert abs(small["baseline"] - big["baseline"]) < 20  # the second child does not hold the first one's 80 MiB
+    assert len({big["pid"], small["pid"], os.getpid()}) == 3
+    assert out["boom"] == {"error": "ValueError: cannot load boom"}
+    assert out["dies"] == {"error": "memory probe child died (signal 9)"}
+    assert KEPT == [] and memprobe.rss_mb() - parent_before < 20  # nothing was kept in this process
+
+
 # --------------------------------------------------------------------------- benchmark.memory (subprocess)
 
 
@@ -279,16 +322,17 @@ def test_memory_sends_the_job_to_a_fresh_python_and_reads_its_last_line(monkeypa
 
     def run(cmd, input, capture_output, text, check):
         seen.update(cmd=cmd, job=json.loads(input), flags=(capture_output, text, check))
-        return subprocess.CompletedProcess(cmd, 0, stdout='warning: noise\nmore noise\n{"model_rss_mb": 12.5}\n',
+        return subprocess.CompletedProcess(cmd, 0, stdout='warning: noise\nmore noise\n'
+                                           '{"dynamic_int8": {"model_rss_mb": 12.5}, "onnx_fp32": {"error": "x"}}\n',
                                            stderr="")
 
     monkeypatch.setattr(benchmark.subprocess, "run", run)
-    out = benchmark.memory(tmp_path / "m", "dynamic_int8", "cpu", 3, tmp_path, ["a", "b"], 8)
-    assert out == {"model_rss_mb": 12.5}
+    out = benchmark.memory(tmp_path / "m", ["dynamic_int8", "onnx_fp32"], "cpu", 3, tmp_path, ["a", "b"], 8)
+    assert out == {"dynamic_int8": {"model_rss_mb": 12.5}, "onnx_fp32": {"error": "x"}}
     assert seen["cmd"] == [sys.executable, "-m", "textcls.bench.memprobe"]
     assert seen["flags"] == (True, True, False)  # output captured as text; a failure is read, not raised
-    assert seen["job"] == {"model_dir": str(tmp_path / "m"), "variant": "dynamic_int8", "device": "cpu", "threads": 3,
-                           "workdir": str(tmp_path), "texts": ["a", "b"], "batch_size": 8}
+    assert seen["job"] == {"model_dir": str(tmp_path / "m"), "variants": ["dynamic_int8", "onnx_fp32"], "device": "cpu",
+                           "threads": 3, "workdir": str(tmp_path), "texts": ["a", "b"], "batch_size": 8}
 
 
 def test_memory_raises_naming_the_variant_and_the_probes_last_error(monkeypatch, tmp_path):
@@ -298,8 +342,8 @@ def test_memory_raises_naming_the_variant_and_the_probes_last_error(monkeypatch,
 
     monkeypatch.setattr(benchmark.subprocess, "run", run)
     with pytest.raises(RuntimeError, match="nope") as info:
-        benchmark.memory(tmp_path, "onnx_int8", "cpu", 1, tmp_path, ["a"], 1)
-    assert str(info.value) == "memory probe failed for onnx_int8: [\"KeyError: 'nope'\"]"
+        benchmark.memory(tmp_path, ["onnx_int8", "onnx_fp32"], "cpu", 1, tmp_path, ["a"], 1)
+    assert str(info.value) == "memory probe failed for onnx_int8, onnx_fp32: [\"KeyError: 'nope'\"]"
 
 
 def test_poller_thread_is_not_left_running():
@@ -489,7 +533,7 @@ def test_measure_known_answer_on_faked_readings(monkeypatch, tmp_path, keep_torc
     out, built, events = _faked_measure(monkeypatch, tmp_path, {})
     assert built == {"variant": "dynamic_int8", "device": "cpu"}
     assert out == {"baseline_rss_mb": 1000.4, "model_rss_mb": 100.1, "peak_rss_mb": 249.7,
-                   "method": "fresh process, gc + malloc_trim, RSS polled every 1 ms",
+                   "method": memprobe.METHOD,
                    "model_rss_anon_mb": 30.3, "model_rss_file_mb": 0.6}
     assert events == [("preimport", "bert"), "trim", "trim"]
 

@@ -267,9 +267,9 @@ def _fake_device_run(monkeypatch, tmp_path, broken: str | None = None):
             raise RuntimeError("exporter could not trace\nsecond line")
         return make(variant), 0.0
 
-    def memory(model_dir, variant, device, threads, workdir, texts, batch_size):
-        memory_calls.append((variant, texts, batch_size))
-        return {"model_rss_mb": 10.0, "peak_rss_mb": 12.0, "baseline_rss_mb": 300.0}
+    def memory(model_dir, variants, device, threads, workdir, texts, batch_size, probe=None):
+        memory_calls.extend((variant, texts, batch_size) for variant in variants)  # one probe, every variant
+        return {v: {"model_rss_mb": 10.0, "peak_rss_mb": 12.0, "baseline_rss_mb": 300.0} for v in variants}
 
     monkeypatch.setattr(inference, "make_encoder", lambda model_dir, card: _IdEncoder(every))
     monkeypatch.setattr(inference, "build_backend", build_backend)

@@ -166,11 +166,31 @@ def test_killed_train_stage_resumes_and_matches_an_uninterrupted_run(project):
     for key in ("val_accuracy", "val_f1_macro", "val_loss"):
         assert resumed[key] == pytest.approx(reference[key], abs=1e-4), key
     for name, tensor in reference_weights.items():
+        if name.endswith("attention.self.key.bias"):
+            # softmax is invariant to a bias added to every key, so this gradient is zero up to rounding and
+            # Adam turns that rounding noise into lr-sized steps of either sign: the values are noise that no
+            # output depends on (checked below by the identical validation scores and held-out logits)
+            continue
         np.testing.assert_allclose(resumed_weights[name], tensor, atol=1e-4, err_msg=name)
+    np.testing.assert_allclose(logits(project, resumed_weights), logits(project, reference_weights), atol=1e-4)
     reference_curve = (project / "plots/train/toy/tiny/plots/metrics/eval/accuracy.tsv").read_text()
     assert resumed_curve.count("\n") == reference_curve.count("\n") == EPOCHS + 1  # restored epochs included
     assert resumed_curves == curve_files(project)  # the same curves, none extra
     assert not list((project / "models/toy").glob(".*.tmp"))  # the killed run's temp folder was cleared
+
+
+def logits(repo: Path, weights: dict[str, np.ndarray]) -> np.ndarray:
+    """The trained classifier's logits on fixed random token ids (every tensor used, key biases included)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(repo / "models/toy/tiny")
+    model = AutoModelForSequenceClassification.from_config(config).eval()
+    loaded = model.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()}, strict=False)
+    assert not loaded.missing_keys, loaded.missing_keys
+    ids = torch.from_numpy(np.random.default_rng(0).integers(5, config.vocab_size, size=(4, 16)))
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits.numpy()
 
 
 def curve_files(repo: Path) -> set[str]:

@@ -15,8 +15,9 @@ The method, per device (``docs/benchmark.md`` has the reasoning):
 3. Throughput per batch size on length-bucketed batches rotating over a seeded sample of test texts,
    tokenization included; the padding share is reported and the best batch size is the one with the
    most real tokens/s. Cost per 1,000 texts is the machine's price over that speed.
-4. Memory in a fresh process per variant (:mod:`textcls.bench.memprobe`): 32 test texts at batch 1, then one
-   batch of the largest of ``batch_sizes`` (fixed, so the number does not move with the best batch size).
+4. Memory in a fresh process per variant (:mod:`textcls.bench.memprobe`: one probe per device imports the
+   libraries once and forks a child per variant): 32 test texts at batch 1, then one batch of the largest of
+   ``batch_sizes`` (fixed, so the number does not move with the best batch size).
 """
 
 from __future__ import annotations
@@ -114,15 +115,75 @@ def measure_throughput(backend, encoder, texts: list[str], batch_sizes: list[int
             "tokens_per_s": sweep[best]["tokens_per_s"], "padding_share": sweep[best]["padding_share"]}
 
 
-def memory(model_dir: Path, variant: str, device: str, threads: int, workdir: Path, texts: list[str],
-           batch_size: int) -> dict:
-    """Memory of a fresh process that loads the variant and predicts (so our own memory does not count)."""
-    payload = json.dumps({"model_dir": str(model_dir), "variant": variant, "device": device, "threads": threads,
-                          "workdir": str(workdir), "texts": texts, "batch_size": batch_size})
+class ProbeProcess:
+    """The memory probe (``python -m textcls.bench.memprobe --serve``) started ahead of time: it imports the
+    libraries while this process starts up, then waits, idle, for jobs. :meth:`wait_ready` blocks until its
+    imports are done (call it before anything is timed, so they never overlap a measurement)."""
+
+    def __init__(self, model_dir: Path):
+        import tempfile
+
+        self._stderr = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: library noise can never block it
+        self.proc = subprocess.Popen([sys.executable, "-m", memprobe.__name__, "--serve", str(model_dir)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self.ready = False
+
+    def _line(self, what: str) -> str:
+        line = self.proc.stdout.readline()
+        if not line:  # the probe died
+            self.proc.wait()
+            self._stderr.seek(0)
+            last = self._stderr.read().strip().splitlines()[-1:]
+            raise RuntimeError(f"memory probe failed for {what}: {last}")
+        return line.strip()
+
+    def wait_ready(self) -> None:
+        while not self.ready:
+            self.ready = self._line("its start-up") == "ready"
+
+    def __call__(self, job: dict) -> dict:
+        self.wait_ready()
+        try:
+            self.proc.stdin.write(json.dumps(job) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            pass  # it died: reading its (empty) answer below raises with its last error line
+        while True:  # skip what libraries print; the answer is the JSON object line
+            line = self._line(", ".join(job["variants"]))
+            if line.startswith("{"):
+                return json.loads(line)
+
+    def close(self) -> None:
+        """End the probe (stdin closed: it exits; killed if it has not within 30 s)."""
+        try:
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self._stderr.close()
+
+
+def memory(model_dir: Path, variants: list[str], device: str, threads: int, workdir: Path, texts: list[str],
+           batch_size: int, probe: ProbeProcess | None = None) -> dict:
+    """``{variant: memory}``, each variant loaded and run in a fresh process (forked by one probe process that
+    imported the libraries once: ``probe``, or a one-off one), so our own memory and the other variants' do not
+    count. A variant that failed in its process gets ``{"error": ...}``."""
+    job = {"model_dir": str(model_dir), "variants": list(variants), "device": device, "threads": threads,
+           "workdir": str(workdir), "texts": texts, "batch_size": batch_size}
+    if probe is not None:
+        return probe(job)
+    payload = json.dumps(job)
     proc = subprocess.run([sys.executable, "-m", memprobe.__name__], input=payload, capture_output=True,
                           text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"memory probe failed for {variant}: {proc.stderr.strip().splitlines()[-1:]}")
+        raise RuntimeError(f"memory probe failed for {', '.join(variants)}: "
+                           f"{proc.stderr.strip().splitlines()[-1:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -162,7 +223,8 @@ def _error(err: Exception) -> dict:
 
 
 def benchmark_device(device: str, variants: list[str], model_dir: Path, card, data: dict, cfg: BenchmarkParams,
-                     threads: int, workdir: Path, price_per_hour: float, seed: int) -> dict:
+                     threads: int, workdir: Path, price_per_hour: float, seed: int,
+                     probe: ProbeProcess | None = None) -> dict:
     """Every variant on one device, by the method in this module's docstring."""
     from textcls.serving import inference
 
@@ -182,6 +244,8 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
                 raise  # without the reference there is nothing to compare with
             logger.warning("%s failed on %s: %s", variant, device, err)
             rows[variant] = _error(err)
+    if probe is not None:
+        probe.wait_ready()  # its imports are done: nothing else runs while we time
     for name in rng.permutation(list(backends)):  # warm-up, then the validation split as served
         for i in range(cfg.warmup):
             backends[name](encoder([data["validation"][i % len(data["validation"])]]))
@@ -207,14 +271,25 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
             row.update(measure_throughput(backends[name], encoder, [data["test"][i] for i in sample], cfg.batch_sizes,
                                           cfg.throughput_min_seconds, rng, served[name]["logits"][sample].argmax(axis=1)))
             row["cost_per_1k_texts_usd"] = round(latency.cost_per_1k_texts(row["samples_per_s"], price_per_hour), 8)
-            del backends[name]  # free it before its memory is measured in a process of its own
-            row.update(memory(model_dir, name, device, threads, workdir, [data["test"][i] for i in sample[:32]],
-                              max(cfg.batch_sizes)))
         except Exception as err:
             if name == variants[0]:
                 raise
             logger.warning("%s failed on %s: %s", name, device, err)
             rows[name] = _error(err)
+            del backends[name]
+    measured = list(backends)
+    backends.clear()  # free them before their memory is measured in processes of their own
+    probed = memory(model_dir, measured, device, threads, workdir, [data["test"][i] for i in sample[:32]],
+                    max(cfg.batch_sizes), probe=probe)
+    for name in measured:
+        out = probed[name]
+        if "error" in out:
+            if name == variants[0]:
+                raise RuntimeError(f"memory probe failed for {name}: {out['error']}")
+            logger.warning("%s failed on %s: %s", name, device, out["error"])
+            rows[name] = out
+        else:
+            rows[name].update(out)
     return summarize(rows, cfg.max_accuracy_drop)
 
 
@@ -222,43 +297,51 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
                     cfg: BenchmarkParams, seed: int) -> dict:
     """The benchmark report of one trained model: every variant its kind runs on each device (the kind says
     which, or why none: :class:`textcls.records.Unmeasured`), with its size, parameter count, training time,
-    the hardware it was measured on and the state of the machine while it ran."""
+    the hardware it was measured on and the state of the machine while it ran. The memory probe process is
+    started first, so that its imports overlap this process's start-up instead of adding to it."""
     import tempfile
 
-    import torch
-
     from textcls import kinds
-    from textcls.data.prepared import Prepared
     from textcls.records import ModelCard, Unmeasured
-    from textcls.serving import runtime
 
-    started = machine.snapshot()
     card = ModelCard.read(model_dir)
-    data = Prepared(prepared)
-    test, val = data.frame("test"), data.frame("validation")
-    rng = np.random.default_rng(seed)
-    if cfg.max_served_texts is not None and cfg.max_served_texts < len(test):
-        test = test.iloc[np.sort(rng.choice(len(test), cfg.max_served_texts, replace=False))]
-    served = {"test": test["text"].tolist(), "test_labels": test["label"].to_numpy(),
-              "validation": val["text"].tolist(), "validation_labels": val["label"].to_numpy(),
-              "sample": np.sort(rng.choice(len(test), min(cfg.throughput_texts, len(test)), replace=False))}
-    threads = cfg.threads or runtime.configure_threads()
-    torch.set_num_threads(threads)
-    result = {"dataset": dataset, "model": name, "kind": card.kind, "params": train_metrics["params"],
-              "train_time_s": train_metrics["train_time_s"], "threads": threads, "hardware": hardware,
-              "served_test_texts": len(test),
-              "size_mb": round(sum(p.stat().st_size for p in Path(model_dir).glob("*.safetensors")) / 2**20, 3)}
-    oom = runtime.out_of_memory_hint(f"Benchmarking {name} (benchmark.batch_sizes {cfg.batch_sizes})",
-                                     "drop the largest of benchmark.batch_sizes in params.yaml")
-    with tempfile.TemporaryDirectory(prefix="textcls-bench-") as workdir, oom:
-        for device in ("cpu", "cuda"):
-            variants = kinds.get(card.kind).variants(device, cfg)
-            if isinstance(variants, Unmeasured):
-                result[device] = variants.to_json()
-                continue
-            logger.info("%s/%s on %s: %s", dataset, name, device, ", ".join(variants))
-            result[device] = benchmark_device(device, list(variants), Path(model_dir), card, served, cfg, threads,
-                                              Path(workdir), cfg.price_per_hour[device], seed)
+    plan = {device: kinds.get(card.kind).variants(device, cfg) for device in ("cpu", "cuda")}
+    measured = any(not isinstance(v, Unmeasured) for v in plan.values())
+    probe = ProbeProcess(Path(model_dir)) if measured else None
+    started = machine.snapshot()
+    try:
+        import torch
+
+        from textcls.data.prepared import Prepared
+        from textcls.serving import runtime
+
+        data = Prepared(prepared)
+        test, val = data.frame("test"), data.frame("validation")
+        rng = np.random.default_rng(seed)
+        if cfg.max_served_texts is not None and cfg.max_served_texts < len(test):
+            test = test.iloc[np.sort(rng.choice(len(test), cfg.max_served_texts, replace=False))]
+        served = {"test": test["text"].tolist(), "test_labels": test["label"].to_numpy(),
+                  "validation": val["text"].tolist(), "validation_labels": val["label"].to_numpy(),
+                  "sample": np.sort(rng.choice(len(test), min(cfg.throughput_texts, len(test)), replace=False))}
+        threads = cfg.threads or runtime.configure_threads()
+        torch.set_num_threads(threads)
+        result = {"dataset": dataset, "model": name, "kind": card.kind, "params": train_metrics["params"],
+                  "train_time_s": train_metrics["train_time_s"], "threads": threads, "hardware": hardware,
+                  "served_test_texts": len(test),
+                  "size_mb": round(sum(p.stat().st_size for p in Path(model_dir).glob("*.safetensors")) / 2**20, 3)}
+        oom = runtime.out_of_memory_hint(f"Benchmarking {name} (benchmark.batch_sizes {cfg.batch_sizes})",
+                                         "drop the largest of benchmark.batch_sizes in params.yaml")
+        with tempfile.TemporaryDirectory(prefix="textcls-bench-") as workdir, oom:
+            for device, variants in plan.items():
+                if isinstance(variants, Unmeasured):
+                    result[device] = variants.to_json()
+                    continue
+                logger.info("%s/%s on %s: %s", dataset, name, device, ", ".join(variants))
+                result[device] = benchmark_device(device, list(variants), Path(model_dir), card, served, cfg,
+                                                  threads, Path(workdir), cfg.price_per_hour[device], seed, probe)
+    finally:
+        if probe is not None:
+            probe.close()
     result["machine_state"] = machine.during(started, machine.snapshot(), threads)
     machine.warn_if_busy(result["machine_state"], f"benchmark {dataset}/{name}")
     result["benchmark_time_s"] = result["machine_state"]["seconds"]

@@ -14,6 +14,8 @@ import os
 import platform
 from importlib import metadata
 
+from textcls.threads import thread_setting, usable_cores
+
 
 def cpu_model() -> str:
     try:
@@ -41,40 +43,31 @@ def _version(dist: str) -> str | None:
 
 
 def gpu_info() -> dict | str:
-    """Name, memory, CUDA and driver of GPU 0, or ``"unavailable"``."""
-    import torch
+    """Name, count, memory, driver and driver CUDA version of GPU 0 from NVML, or ``"unavailable"``.
 
-    if not torch.cuda.is_available():
-        return "unavailable"
-    props = torch.cuda.get_device_properties(0)
-    info = {"name": props.name, "count": torch.cuda.device_count(),
-            "memory_gib": round(props.total_memory / 2**30, 1), "cuda": torch.version.cuda,
-            "capability": f"{props.major}.{props.minor}"}
+    NVML (nvidia-ml-py), not torch: this stage runs first and always, and importing torch would cost it
+    seconds on every `dvc repro`. Whether the installed torch can use the GPU is in ``packages.torch``
+    (a ``+cpu`` build cannot)."""
     try:
         import pynvml
 
         pynvml.nvmlInit()
-        info["driver"] = pynvml.nvmlSystemGetDriverVersion()
-    except Exception:  # driver version is informative only
-        info["driver"] = None
-    return info
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (respects taskset / cgroup CPU affinity)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def thread_setting() -> int:
-    """``TEXTCLS_THREADS`` when set (at most the usable cores), else every usable core."""
-    from textcls.errors import TextclsError
-
-    usable = usable_cores()
-    wanted = os.environ.get("TEXTCLS_THREADS", "").strip()
-    if wanted and not (wanted.isdigit() and int(wanted) > 0):
-        raise TextclsError(f"TEXTCLS_THREADS={wanted!r} is not a positive integer. Fix: unset it, or set e.g. "
-                           "TEXTCLS_THREADS=1.")
-    return min(int(wanted), usable) if wanted else usable
+    except Exception:  # no driver or no GPU: the CPU-only case
+        return "unavailable"
+    try:
+        count = pynvml.nvmlDeviceGetCount()
+        if count == 0:
+            return "unavailable"
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        name = pynvml.nvmlDeviceGetName(handle)
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
+        major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+        return {"name": name.decode() if isinstance(name, bytes) else name, "count": count,
+                "memory_gib": round(pynvml.nvmlDeviceGetMemoryInfo(handle).total / 2**30, 1),
+                "cuda_driver": f"{cuda // 1000}.{cuda % 1000 // 10}", "capability": f"{major}.{minor}",
+                "driver": pynvml.nvmlSystemGetDriverVersion()}
+    finally:
+        pynvml.nvmlShutdown()
 
 
 def fingerprint() -> dict:

@@ -1,10 +1,13 @@
-"""Memory of one backend variant, measured in a fresh process (``python -m textcls.bench.memprobe``).
+"""Memory of backend variants, each measured in a fresh process (``python -m textcls.bench.memprobe``).
 
-Reads ``{"model_dir", "variant", "device", "threads", "workdir", "texts", "batch_size"}`` as JSON on stdin
-and prints one JSON line. The process imports everything first, collects garbage and hands freed heap
-back to the OS (``gc.collect`` + glibc ``malloc_trim``), and takes that as its baseline. It then loads
-the variant and predicts each text alone and then one batch, while a thread polls the resident set
-every millisecond. Reported, in MiB over the baseline:
+Reads ``{"model_dir", "variants", "device", "threads", "workdir", "texts", "batch_size"}`` as JSON on stdin
+and prints one JSON line, ``{variant: result}``. The probe imports the libraries once (torch, transformers'
+model classes, ONNX Runtime, the serving code), then forks one child per variant, so each variant starts in
+a fresh address space holding the libraries and nothing of another variant, without paying seconds of
+imports per variant. The child collects garbage and hands freed heap back to the OS (``gc.collect`` +
+glibc ``malloc_trim``) and takes that as its baseline. It then loads the variant and predicts each text
+alone and then one batch, while a thread polls the resident set every millisecond. Reported, in MiB over
+the baseline:
 
 - ``model_rss_mb``: resident memory after loading and predicting, garbage collected and trimmed: what
   serving the model keeps (freed fp32 weights that the allocator kept no longer count);
@@ -27,6 +30,7 @@ import sys
 import threading
 from pathlib import Path
 
+METHOD = "fresh process per variant (forked from a probe holding only the libraries), gc + malloc_trim, RSS polled every 1 ms"
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -180,8 +184,7 @@ def measure(job: dict) -> dict:
     after = [r() for r in reads]
     split_after = rss_split_mb()
     out = {"baseline_rss_mb": round(baseline[0], 1), "model_rss_mb": round(after[0] - baseline[0], 1),
-           "peak_rss_mb": round(poller.peaks[0] - baseline[0], 1), "method": "fresh process, gc + malloc_trim, "
-           "RSS polled every 1 ms"}
+           "peak_rss_mb": round(poller.peaks[0] - baseline[0], 1), "method": METHOD}
     for kind in sorted(set(split_before) & set(split_after)):
         out[f"model_rss_{kind}_mb"] = round(split_after[kind] - split_before[kind], 1)
     if gpu is not None:
@@ -191,9 +194,86 @@ def measure(job: dict) -> dict:
     return out
 
 
-def main() -> int:
+def _error(err: BaseException) -> dict:
+    return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"}
+
+
+def _in_child(job: dict) -> dict:
+    """Fork, run ``measure(job)`` in the child, return its result (or ``{"error"}``) to the parent."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: measure, write one JSON document, leave without running the parent's cleanup
+        os.close(read_fd)
+        code = 0
+        try:
+            out = measure(job)
+        except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent as a row
+            out, code = _error(err), 1
+        try:
+            with os.fdopen(write_fd, "w", encoding="utf-8") as f:
+                f.write(json.dumps(out))
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, encoding="utf-8") as f:
+        text = f.read()
+    _, status = os.waitpid(pid, 0)
+    if not text:  # killed before it could answer (e.g. by the OOM killer or a crash in native code)
+        return {"error": f"memory probe child died ({_exit_reason(status)})"}
+    return json.loads(text)
+
+
+def _exit_reason(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit code {os.WEXITSTATUS(status) if os.WIFEXITED(status) else status}"
+
+
+def measure_all(job: dict) -> dict:
+    """``{variant: measure(...)}`` for ``job["variants"]``, each in a child forked from this process after the
+    libraries are imported (no torch op, thread pool or CUDA context exists yet, so forking is safe).
+    Without ``os.fork`` (not POSIX) each variant is measured in a process of its own."""
+    variants = job["variants"]
+    single = {k: v for k, v in job.items() if k != "variants"}
+    if not hasattr(os, "fork"):
+        import subprocess
+
+        out = {}
+        for variant in variants:
+            proc = subprocess.run([sys.executable, "-m", __name__], input=json.dumps({**single, "variant": variant}),
+                                  capture_output=True, text=True, check=False)
+            lines = proc.stdout.strip().splitlines()
+            out[variant] = json.loads(lines[-1]) if proc.returncode == 0 and lines else \
+                {"error": (proc.stderr.strip().splitlines() or ["memory probe failed"])[-1]}
+        return out
+    import torch  # noqa: F401 - imported before the first fork, so no child pays for it
+
+    import textcls.serving.inference  # noqa: F401
+    _preimport(_model_type(Path(job["model_dir"])))
+    return {variant: _in_child({**single, "variant": variant}) for variant in variants}
+
+
+def serve(model_dir: str) -> int:
+    """``--serve MODEL_DIR``: import the libraries (and the architecture's module), print ``ready``, then answer
+    each JSON job line on stdin (``measure_all``) with one JSON line on stdout, until stdin closes. Started by
+    the benchmark as the stage begins, so these imports overlap the stage's own (untimed) start-up."""
+    import torch  # noqa: F401
+
+    import textcls.serving.inference  # noqa: F401
+    _preimport(_model_type(Path(model_dir)))
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip():
+            print(json.dumps(measure_all(json.loads(line))), flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:
+        return serve(argv[1])
     job = json.loads(sys.stdin.read())
-    print(json.dumps(measure(job)))
+    print(json.dumps(measure_all(job) if "variants" in job else measure(job)))
     return 0
 
 

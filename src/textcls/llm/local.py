@@ -40,17 +40,89 @@ def gguf_file(package: str) -> Path:
     return files[0]
 
 
-def materialize(source: str, out: Path, revision: str | None = None, trust_remote_code: bool = False) -> dict:
-    """Save ``source`` as a local causal-LM folder (config, tokenizer, model.safetensors); returns facts."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+GGUF_CONVERTER_VERSION = "1"  # bump when the conversion below changes what it writes
 
+
+def cache_root() -> Path | None:
+    """Where converted weights are kept across runs and clones: ``TEXTCLS_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/textcls`` or ``~/.cache/textcls``; ``TEXTCLS_CACHE_DIR=off`` turns the cache off."""
+    import os
+
+    setting = os.environ.get("TEXTCLS_CACHE_DIR", "").strip()
+    if setting.lower() == "off":
+        return None
+    if setting:
+        return Path(setting)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "textcls"
+
+
+def gguf_cache_key(path: Path) -> str:
+    """The GGUF file's SHA-256 with the versions of what converts it: same key, byte-identical output."""
+    import hashlib
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    versions = "-".join(metadata.version(d) for d in ("transformers", "torch", "gguf"))
+    return hashlib.sha256(f"{digest.hexdigest()}|{versions}|{GGUF_CONVERTER_VERSION}".encode()).hexdigest()[:32]
+
+
+def cached_conversion(key: str, out: Path, convert) -> dict:
+    """``convert(out)`` (returns facts), or a copy of its earlier output with the same ``key`` from
+    :func:`cache_root`. An entry counts only once complete (written to a temporary folder, then renamed), so a
+    run killed while filling the cache never leaves a half entry that a later run would use."""
+    import json
+    import shutil
+    import tempfile
+
+    root = cache_root()
+    entry = root / "gguf" / key if root else None
+    if entry is not None and (entry / "facts.json").is_file():
+        for file in entry.iterdir():
+            if file.name != "facts.json":
+                shutil.copy2(file, out / file.name)
+        logger.info("GGUF conversion restored from the cache %s", entry)
+        return json.loads((entry / "facts.json").read_text(encoding="utf-8"))
+    facts = convert(out)
+    if entry is not None:
+        tmp = None
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{key}."))
+            for file in out.iterdir():
+                if file.is_file():
+                    shutil.copy2(file, tmp / file.name)
+            (tmp / "facts.json").write_text(json.dumps(facts), encoding="utf-8")  # last: marks it complete
+            if entry.exists():  # an incomplete entry (no facts.json): a run killed while filling it
+                shutil.rmtree(entry)
+            tmp.rename(entry)
+        except OSError as err:  # a read-only or full cache (or a concurrent run that filled it first) costs
+            logger.warning("could not cache the GGUF conversion in %s: %s", entry, err)  # time, never results
+        finally:
+            if tmp is not None and tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return facts
+
+
+def materialize(source: str, out: Path, revision: str | None = None, trust_remote_code: bool = False) -> dict:
+    """Save ``source`` as a local causal-LM folder (config, tokenizer, model.safetensors); returns facts.
+    A ``gguf:`` source is converted once per GGUF file and converter version and then copied from the
+    cache (:func:`cached_conversion`): dequantizing with transformers' GGUF reader takes tens of seconds."""
     if source.startswith("gguf:"):
         path = gguf_file(source.removeprefix("gguf:"))
-        folder, kwargs = str(path.parent), {"gguf_file": path.name}
-    else:
-        folder = resolve_source(source)
-        check_safetensors(folder)
-        kwargs = {"use_safetensors": True, "revision": revision, "trust_remote_code": trust_remote_code}
+        return cached_conversion(gguf_cache_key(path), out,
+                                 lambda folder: _convert(source, str(path.parent), {"gguf_file": path.name}, folder))
+    folder = resolve_source(source)
+    check_safetensors(folder)
+    kwargs = {"use_safetensors": True, "revision": revision, "trust_remote_code": trust_remote_code}
+    return _convert(source, folder, kwargs, out)
+
+
+def _convert(source: str, folder: str, kwargs: dict, out: Path) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
         loaded = AutoModelForCausalLM.from_pretrained(folder, **kwargs)

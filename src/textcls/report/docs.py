@@ -100,7 +100,7 @@ def machine(hw: dict) -> str:
     gpu = hw.get("gpu")
     if isinstance(gpu, dict):
         gpu_text = ", ".join(str(v) for v in (gpu.get("name"), gpu.get("memory_gib") and f"{gpu['memory_gib']} GiB",
-                                                gpu.get("cuda") and f"CUDA {gpu['cuda']}") if v)
+                                                gpu.get("cuda_driver") and f"CUDA driver {gpu['cuda_driver']}") if v)
     else:
         gpu_text = str(gpu)
     packages = ", ".join(f"{k} {v}" for k, v in sorted(hw.get("packages", {}).items()))

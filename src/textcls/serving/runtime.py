@@ -38,7 +38,7 @@ def resolve_precision(setting: str, device: str) -> str:
 def configure_threads() -> int:
     """Every core the process may run on (respects taskset / cgroup CPU affinity), or ``TEXTCLS_THREADS``
     when set: e.g. ``TEXTCLS_THREADS=1 dvc queue start -j 2`` so parallel experiments do not oversubscribe."""
-    from textcls.bench.hardware import thread_setting
+    from textcls.threads import thread_setting
 
     n = thread_setting()
     torch.set_num_threads(n)

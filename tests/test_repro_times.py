@@ -1,0 +1,37 @@
+"""The per-stage timing summary `make repro` prints (scripts/repro.py), on known event streams."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("repro_script", ROOT / "scripts" / "repro.py")
+repro = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(repro)
+
+
+def test_each_stage_runs_until_the_next_stage_line():
+    """Check that a stage's time ends at the next started, skipped or restored stage, the last one at the end."""
+    events = [(0.0, "Running stage 'prepare@a':\n"), (0.5, "some output\n"),
+              (2.0, "Stage 'prepare@b' didn't change, skipping\n"),
+              (3.0, "Running stage 'train@a-m':\n"),
+              (10.0, "Stage 'train@b-m' is cached - skipping run, checking out outputs\n"),
+              (11.0, "Running stage 'aggregate':\n")]
+    assert repro.stage_times(events, end=15.0) == {"prepare@a": 2.0, "train@a-m": 7.0, "aggregate": 4.0}
+
+
+def test_nothing_ran_gives_no_stages():
+    assert repro.stage_times([(0.0, "Stage 'x' didn't change, skipping\n")], end=1.0) == {}
+
+
+def test_summary_lists_slowest_first_with_families_and_overhead():
+    """Check the order, the per-family sums and the time outside stages in the printed table."""
+    text = repro.summary({"train@a-m": 7.0, "train@b-m": 1.0, "prepare@a": 2.0}, skipped=1, restored=0, total=12.0)
+    lines = text.splitlines()
+    assert "3 stages run, 1 unchanged, 0 restored" in lines[1] and "total 12.0 s" in lines[1]
+    assert [line.split()[0] for line in lines[2:5]] == ["train@a-m", "prepare@a", "train@b-m"]
+    assert "58.3 %" in lines[2]
+    family = lines[lines.index("By stage family:") + 1].split()
+    assert family[:3] == ["train", "8.0", "s"] and "(2 stages)" in lines[lines.index("By stage family:") + 1]
+    assert lines[-1].split()[-2:] == ["2.0", "s"]  # 12 s total, 10 s in stages
