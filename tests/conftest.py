@@ -236,9 +236,16 @@ def write_tiny_bert(folder: Path) -> None:
     BertForSequenceClassification(config).save_pretrained(folder)  # safetensors
 
 
+# For the stage processes of end-to-end runs: tiny models gain nothing from a second thread, and with one
+# pytest-xdist worker per core, two threads per stage process would oversubscribe the cores (OpenMP threads
+# spin while they wait). In-process tests keep torch's default.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "TEXTCLS_THREADS": "1"}
+
+
 def run_cmd(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run a CLI (dvc, git, python) offline with this venv's tools first on PATH; fail the test on error."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
+    """Run a CLI (dvc, git, python) offline, one compute thread, with this venv's tools first on PATH; fail the
+    test on error."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", **ONE_THREAD,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"

@@ -91,6 +91,7 @@ def cached_conversion(key: str, out: Path, convert) -> dict:
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{key}."))
+            tmp.chmod(0o755)  # mkdtemp makes it private; the entry is shared like the rest of the cache
             for file in out.iterdir():
                 if file.is_file():
                     shutil.copy2(file, tmp / file.name)
