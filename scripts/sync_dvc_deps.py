@@ -1,13 +1,9 @@
-"""Keep each dvc.yaml stage's code deps equal to what its script imports (exact caching, per package).
+"""Keep each dvc.yaml stage's code deps equal to what its script imports (exact caching).
 
-A stage's ``src/`` deps must cover the ``textcls`` modules its script imports, directly or through other
+A stage's ``src/`` deps must be the ``textcls`` modules its script imports, directly or through other
 modules, lazily or not, plus the ``__init__.py`` of every package on the way. This script computes that
-import closure from the source (``ast``, nothing is imported) and writes it as the stage's ``- src/...``
-lines, keeping everything else in dvc.yaml (comments, order, other deps) as it is: a sub-package the stage
-imports from (``src/textcls/bench``) as one directory dep, a top-level module (``src/textcls/io.py``) as a
-file. Per-package deps keep dvc.yaml and dvc.lock about 4x shorter than one dep per module, and DVC parses
-both on every command (a no-op `dvc repro` spent most of its time in the YAML parser); the price is that an
-edit to one module reruns the stages that import any module of its package.
+import closure from the source (``ast``, nothing is imported) and rewrites the ``- src/...`` lines of every
+stage in dvc.yaml, keeping everything else (comments, order, other deps) as it is.
 
     python scripts/sync_dvc_deps.py          # rewrite dvc.yaml
     python scripts/sync_dvc_deps.py --check  # exit 1 (and name the stages) if dvc.yaml is out of date
@@ -67,14 +63,11 @@ def import_closure(script: str, root: Path = ROOT) -> set[str]:
     return seen
 
 
-def package_deps(files: set[str]) -> set[str]:
-    """Module files -> deps: ``src/textcls/<package>`` for a file inside a sub-package, the file otherwise."""
-    return {"/".join(f.split("/")[:3]) if f.count("/") >= 3 else f for f in files}
-
-
 def code_deps(script: str, root: Path = ROOT) -> set[str]:
-    """The ``src/`` deps of the stage running ``script``: its import closure by package."""
-    return package_deps(import_closure(script, root))
+    """The ``src/`` deps of the stage running ``script``: every module of its import closure, one file each (a
+    package folder as one dep would keep dvc.lock shorter, but an edit to any module of it would then rerun
+    every stage importing another one: e.g. `eval/run.py` would retrain every model)."""
+    return import_closure(script, root)
 
 
 _SCRIPT = re.compile(r"python (stages/\S+\.py)")
@@ -82,7 +75,7 @@ _SRC_DEP = re.compile(r"^(\s*)- src/\S+\s*$")
 
 
 def synced(text: str, root: Path = ROOT) -> tuple[str, list[str]]:
-    """dvc.yaml text with every stage's ``- src/`` deps replaced by its script's :func:`code_deps` (sorted,
+    """dvc.yaml text with every stage's ``- src/`` deps replaced by its script's import closure (sorted,
     where the first old one stood), and the names of the scripts whose deps changed."""
     lines, out, changed, script = text.splitlines(keepends=True), [], [], None
     i = 0
