@@ -246,7 +246,8 @@ def test_measure_on_the_tiny_model_in_process(trained_tiny_dir, tmp_path, keep_t
            "workdir": str(tmp_path), "texts": TEXTS, "batch_size": 2}
     out = memprobe.measure(job)
     assert set(out) == {"baseline_rss_mb", "model_rss_mb", "peak_rss_mb", "method", "model_rss_anon_mb",
-                        "model_rss_file_mb"}
+                        "model_rss_file_mb", "library_pages_mb"}
+    assert out["library_pages_mb"] >= 0
     assert out["model_rss_anon_mb"] + out["model_rss_file_mb"] == pytest.approx(out["model_rss_mb"], abs=1.0)
     assert out["baseline_rss_mb"] > 50  # python + torch + transformers
     assert out["peak_rss_mb"] >= out["model_rss_mb"] - 2.0
@@ -481,7 +482,7 @@ def test_model_type_from_config_json_or_none(tmp_path):
     assert memprobe._model_type(tmp_path) is None
 
 
-def _faked_measure(monkeypatch, tmp_path, job_extra: dict, gpu_reader=None):
+def _faked_measure(monkeypatch, tmp_path, job_extra: dict, gpu_reader=None, mapped=(0.0, 0.6)):
     """measure() with the memory readings replaced by gauges the fake backend moves: RSS 1000.44 MiB at the
     baseline, 1100.56 after loading (1250.17 for a moment in each call); the anon/file split before and after."""
     import torch
@@ -512,6 +513,8 @@ def _faked_measure(monkeypatch, tmp_path, job_extra: dict, gpu_reader=None):
 
     monkeypatch.setattr(memprobe, "rss_mb", rss)
     monkeypatch.setattr(memprobe, "rss_split_mb", lambda: next(splits))
+    model_files = iter(mapped)  # resident pages of the model's own files, before and after
+    monkeypatch.setattr(memprobe, "mapped_rss_mb", lambda prefixes: next(model_files))
     monkeypatch.setattr(memprobe, "trim", lambda: events.append("trim"))
     monkeypatch.setattr(memprobe, "_preimport", lambda model_type: events.append(("preimport", model_type)))
     monkeypatch.setattr(inference, "make_encoder", lambda model_dir, card: ListEncoder())
@@ -533,9 +536,17 @@ def test_measure_known_answer_on_faked_readings(monkeypatch, tmp_path, keep_torc
     out, built, events = _faked_measure(monkeypatch, tmp_path, {})
     assert built == {"variant": "dynamic_int8", "device": "cpu"}
     assert out == {"baseline_rss_mb": 1000.4, "model_rss_mb": 100.1, "peak_rss_mb": 249.7,
-                   "method": memprobe.METHOD,
+                   "method": memprobe.METHOD, "library_pages_mb": 0.0,
                    "model_rss_anon_mb": 30.3, "model_rss_file_mb": 0.6}
     assert events == [("preimport", "bert"), "trim", "trim"]
+
+
+def test_measure_leaves_library_pages_out_of_model_and_peak(monkeypatch, tmp_path, keep_torch_threads):
+    """Check that file-backed pages outside the model's own files (0.6 MiB more RssFile, of which 0.2 MiB are
+    the model's files) are reported as library_pages_mb = 0.4 and taken off model, file share and peak."""
+    out, _, _ = _faked_measure(monkeypatch, tmp_path, {}, mapped=(0.0, 0.2))
+    assert (out["library_pages_mb"], out["model_rss_mb"], out["model_rss_file_mb"], out["peak_rss_mb"]) == \
+        (0.4, 99.7, 0.2, 249.3)
 
 
 def test_measure_on_cuda_reports_this_processs_gpu_memory(monkeypatch, tmp_path, keep_torch_threads):
@@ -548,3 +559,16 @@ def test_measure_on_cuda_reports_this_processs_gpu_memory(monkeypatch, tmp_path,
     assert (out["gpu_memory_mb"], out["gpu_peak_mb"], out["gpu_memory_source"]) == (200.4, 600.1, "nvml_process")
     assert (out["model_rss_mb"], out["peak_rss_mb"]) == (100.1, 249.7)
     assert events[:3] == [("preimport", "bert"), "cuda init", ("zeros", (1,), {"device": "cuda"})]
+
+
+def test_mapped_rss_counts_only_mappings_under_the_given_paths(tmp_path):
+    """Check mapped_rss_mb against a file this process maps and touches: 8 MiB of it resident under its folder's
+    prefix, nothing under another prefix (library mappings never count for the model)."""
+    import mmap
+
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\x01" * (8 * MiB))
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        assert sum(mapped[i] for i in range(0, len(mapped), memprobe.PAGE)) == len(mapped) // memprobe.PAGE
+        assert 7.5 <= memprobe.mapped_rss_mb([str(tmp_path)]) <= 8.5
+        assert memprobe.mapped_rss_mb([str(tmp_path / "elsewhere")]) == 0.0

@@ -12,8 +12,11 @@ the baseline:
 - ``model_rss_mb``: resident memory after loading and predicting, garbage collected and trimmed: what
   serving the model keeps (freed fp32 weights that the allocator kept no longer count);
 - ``model_rss_anon_mb`` / ``model_rss_file_mb``: that memory split into the process's own heap and pages of
-  memory-mapped files (eager fp32 serves the safetensors weights in place, so only the pages it touched are
-  resident, file-backed and shareable; a quantised copy lives on the heap);
+  the model's memory-mapped files (eager fp32 serves the safetensors weights in place, so only the pages it
+  touched are resident, file-backed and shareable; a quantised copy lives on the heap). Pages of library
+  files (torch's, ONNX Runtime's code) first touched while loading are ``library_pages_mb`` and count for
+  neither number nor the peak: the model's files are told apart from the libraries' by their paths in
+  ``/proc/self/smaps``;
 - ``peak_rss_mb``: the highest resident memory polled during load and inference (e.g. ``dynamic_int8``
   holds the fp32 weights while it quantises them, so its peak can exceed fp32's);
 - on ``cuda``: ``gpu_memory_mb`` / ``gpu_peak_mb``, this process's GPU memory from NVML, so ONNX Runtime's
@@ -58,6 +61,24 @@ def rss_split_mb() -> dict:
     except OSError:
         pass
     return out
+
+
+def mapped_rss_mb(prefixes: list[str]) -> float | None:
+    """Resident MiB of this process's file mappings whose path starts with one of ``prefixes`` (Linux
+    ``/proc/self/smaps``; None elsewhere): the pages of the model's own files (safetensors, ONNX) in memory."""
+    try:
+        with open("/proc/self/smaps", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    total, current = 0, False
+    for line in text.splitlines():
+        fields = line.split(None, 5)
+        if fields and not fields[0].endswith(":"):  # a mapping's header: range perms offset dev inode [path]
+            current = len(fields) == 6 and fields[5].startswith(tuple(prefixes))
+        elif current and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total / 1024
 
 
 def trim() -> None:
@@ -175,6 +196,8 @@ def measure(job: dict) -> dict:
     reads = (rss_mb,) if gpu is None else (rss_mb, gpu)
     baseline = [r() for r in reads]
     split_before = rss_split_mb()
+    own_files = [str(model_dir.resolve()), str(workdir.resolve())]  # the model's files: weights, ONNX exports
+    files_before = mapped_rss_mb(own_files)
     with PeakPoller(*reads) as poller:
         backend, _ = inference.build_backend(job["variant"], model_dir, card, device, job["threads"], workdir)
         for text in texts:
@@ -183,10 +206,20 @@ def measure(job: dict) -> dict:
     trim()
     after = [r() for r in reads]
     split_after = rss_split_mb()
-    out = {"baseline_rss_mb": round(baseline[0], 1), "model_rss_mb": round(after[0] - baseline[0], 1),
-           "peak_rss_mb": round(poller.peaks[0] - baseline[0], 1), "method": METHOD}
+    files_after = mapped_rss_mb(own_files)
+    # pages of library files (torch's and ONNX Runtime's code and data) first touched while loading and predicting
+    # are the libraries', not the model's: a forked child re-faults its parent's code pages, and how many get
+    # mapped depends on the page cache. Only the model's own files count among file-backed pages.
+    library = 0.0
+    if "file" in split_before and "file" in split_after and files_before is not None and files_after is not None:
+        library = max((split_after["file"] - split_before["file"]) - (files_after - files_before), 0.0)
+    model = after[0] - baseline[0] - library
+    out = {"baseline_rss_mb": round(baseline[0], 1), "model_rss_mb": round(model, 1),
+           "peak_rss_mb": round(max(poller.peaks[0] - baseline[0] - library, model), 1),
+           "library_pages_mb": round(library, 1), "method": METHOD}
     for kind in sorted(set(split_before) & set(split_after)):
-        out[f"model_rss_{kind}_mb"] = round(split_after[kind] - split_before[kind], 1)
+        delta = split_after[kind] - split_before[kind]
+        out[f"model_rss_{kind}_mb"] = round(delta - library if kind == "file" else delta, 1)
     if gpu is not None:
         out.update(gpu_memory_mb=round(after[1] - baseline[1], 1), gpu_peak_mb=round(poller.peaks[1] - baseline[1], 1),
                    gpu_memory_source=gpu.source)
