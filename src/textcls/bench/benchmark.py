@@ -218,10 +218,6 @@ def summarize(variants: dict, max_accuracy_drop: float) -> dict:
             "chosen_on": "validation accuracy (batch 1), then median p50", "variants": variants}
 
 
-def _error(err: Exception) -> dict:
-    return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"}
-
-
 def benchmark_device(device: str, variants: list[str], model_dir: Path, card, data: dict, cfg: BenchmarkParams,
                      threads: int, workdir: Path, price_per_hour: float, seed: int,
                      probe: ProbeProcess | None = None) -> dict:
@@ -243,7 +239,7 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
             if variant == variants[0]:
                 raise  # without the reference there is nothing to compare with
             logger.warning("%s failed on %s: %s", variant, device, err)
-            rows[variant] = _error(err)
+            rows[variant] = memprobe.error_row(err)
     if probe is not None:
         probe.wait_ready()  # its imports are done: nothing else runs while we time
     for name in rng.permutation(list(backends)):  # warm-up, then the validation split as served
@@ -275,7 +271,7 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
             if name == variants[0]:
                 raise
             logger.warning("%s failed on %s: %s", name, device, err)
-            rows[name] = _error(err)
+            rows[name] = memprobe.error_row(err)
             del backends[name]
     measured = list(backends)
     backends.clear()  # free them before their memory is measured in processes of their own

@@ -227,8 +227,18 @@ def measure(job: dict) -> dict:
     return out
 
 
-def _error(err: BaseException) -> dict:
+def error_row(err: BaseException) -> dict:
+    """A failed variant's row: ``{"error": "Type: first line of the message"}`` (300 characters at most)."""
     return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"}
+
+
+def _import_libraries(model_dir: str) -> None:
+    """What every variant's child needs, imported in the probe before it forks (no torch op, thread pool or CUDA
+    context is created by importing, so forking after it is safe)."""
+    import torch  # noqa: F401
+
+    import textcls.serving.inference  # noqa: F401
+    _preimport(_model_type(Path(model_dir)))
 
 
 def _in_child(job: dict) -> dict:
@@ -241,7 +251,7 @@ def _in_child(job: dict) -> dict:
         try:
             out = measure(job)
         except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent as a row
-            out, code = _error(err), 1
+            out, code = error_row(err), 1
         try:
             with os.fdopen(write_fd, "w", encoding="utf-8") as f:
                 f.write(json.dumps(out))
@@ -263,8 +273,8 @@ def _exit_reason(status: int) -> str:
 
 
 def measure_all(job: dict) -> dict:
-    """``{variant: measure(...)}`` for ``job["variants"]``, each in a child forked from this process after the
-    libraries are imported (no torch op, thread pool or CUDA context exists yet, so forking is safe).
+    """``{variant: measure(...)}`` for ``job["variants"]``, each in a child forked from this process after
+    :func:`_import_libraries`.
     Without ``os.fork`` (not POSIX) each variant is measured in a process of its own."""
     variants = job["variants"]
     single = {k: v for k, v in job.items() if k != "variants"}
@@ -279,10 +289,7 @@ def measure_all(job: dict) -> dict:
             out[variant] = json.loads(lines[-1]) if proc.returncode == 0 and lines else \
                 {"error": (proc.stderr.strip().splitlines() or ["memory probe failed"])[-1]}
         return out
-    import torch  # noqa: F401 - imported before the first fork, so no child pays for it
-
-    import textcls.serving.inference  # noqa: F401
-    _preimport(_model_type(Path(job["model_dir"])))
+    _import_libraries(job["model_dir"])  # before the first fork, so no child pays for them
     return {variant: _in_child({**single, "variant": variant}) for variant in variants}
 
 
@@ -290,10 +297,7 @@ def serve(model_dir: str) -> int:
     """``--serve MODEL_DIR``: import the libraries (and the architecture's module), print ``ready``, then answer
     each JSON job line on stdin (``measure_all``) with one JSON line on stdout, until stdin closes. Started by
     the benchmark as the stage begins, so these imports overlap the stage's own (untimed) start-up."""
-    import torch  # noqa: F401
-
-    import textcls.serving.inference  # noqa: F401
-    _preimport(_model_type(Path(model_dir)))
+    _import_libraries(model_dir)
     print("ready", flush=True)
     for line in sys.stdin:
         if line.strip():
