@@ -45,8 +45,9 @@ def cfg() -> dict:
 def test_lr_plan_sets_every_transformer_and_keeps_t5_on_its_own_scale(params, cfg):
     """Check that each lr experiment sets all selected transformers, T5 from its own grid at the same position."""
     planned = experiments.plan("lr", cfg, params, ROOT)
-    assert [e.name for e in planned] == ["lr-1e-05", "lr-2e-05", "lr-5e-05"]
-    assert "models.minilm.lr=2e-05" in planned[1].overrides and "models.t5_small.lr=0.0003" in planned[1].overrides
+    assert [e.name for e in planned] == ["lr-2e-05", "lr-5e-05", "lr-0.0001", "lr-0.0002", "lr-0.0005"]
+    assert "models.minilm.lr=0.0001" in planned[2].overrides and "models.t5_small.lr=0.0003" in planned[2].overrides
+    assert "models.minilm.lr=2e-05" in planned[0].overrides and "models.t5_small.lr=3e-05" in planned[0].overrides
     assert not any("tfidf" in o for o in planned[1].overrides)
     assert planned[0].targets == ("evaluate@ag_news-minilm", "evaluate@ag_news-t5_small",
                                   "evaluate@sst2-minilm", "evaluate@sst2-t5_small")
@@ -119,9 +120,9 @@ def test_config_reads_exponents_and_accepts_seed_zero(tmp_path):
     """Check that an unquoted 1e-5 is a number (YAML 1.2) and seed 0 is a valid seed; bad YAML is one error."""
     text = (ROOT / "configs/experiments.yaml").read_text()
     path = tmp_path / "experiments.yaml"
-    path.write_text(text.replace("values: [1.0e-5, 2.0e-5, 5.0e-5]", "values: [1e-5, 2e-5]")
-                    .replace("t5_small: [1.0e-4, 3.0e-4, 1.0e-3]", "t5_small: [1e-4, 3e-4]")
-                    .replace("values: [42, 43, 44]", "values: [0, 1]"))
+    path.write_text(text.replace("values: [2.0e-5, 5.0e-5, 1.0e-4, 2.0e-4, 5.0e-4]", "values: [1e-5, 2e-5]")
+                    .replace("t5_small: [3.0e-5, 1.0e-4, 3.0e-4, 1.0e-3, 3.0e-3]", "t5_small: [1e-4, 3e-4]")
+                    .replace("values: [42, 43, 44, 45, 46]", "values: [0, 1]"))
     cfg = experiments.load_config(path)
     assert cfg["lr"]["values"] == [1e-5, 2e-5] and cfg["seeds"]["values"] == [0, 1]
     path.write_text("lr: {values: [1e-5\n")
@@ -354,7 +355,7 @@ def test_values_replace_the_grid_from_the_command_line(params, cfg):
     planned = experiments.plan("data_efficiency", experiments.with_values(cfg, "data_efficiency", [100.0, 300.0]),
                                params, ROOT, datasets=["sst2"])
     assert [e.name for e in planned] == ["data-efficiency-n100", "data-efficiency-n300"]
-    with pytest.raises(ParamsError, match="lr.per_model.t5_small has 3 rates but the lr grid has 2"):
+    with pytest.raises(ParamsError, match="lr.per_model.t5_small has 5 rates but the lr grid has 2"):
         experiments.plan("lr", experiments.with_values(cfg, "lr", [1e-5, 3e-5]), params, ROOT)
     with pytest.raises(ParamsError, match="edit configs/experiments.yaml"):
         experiments.with_values(cfg, "hparams", [1.0])
