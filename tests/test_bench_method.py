@@ -753,7 +753,7 @@ def _fake_model_run(monkeypatch, tmp_path, cfg, cuda: bool = False, failure: Exc
     monkeypatch.setattr(benchmark, "benchmark_device", device_run)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
-    monkeypatch.setattr(runtime, "configure_threads", lambda: 3)
+    monkeypatch.setattr(runtime, "configure_threads", lambda uses_torch=True: 3)
     monkeypatch.setattr(torch, "set_num_threads", threads_set.append)
     monkeypatch.setattr(machine, "snapshot", lambda: next(snapshots))
 

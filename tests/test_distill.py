@@ -54,6 +54,28 @@ def test_teacher_logits_round_trip_and_refuse_other_rows(tmp_path):
         distill.read_logits(tmp_path, np.array([1, 1, 1]))
 
 
+def test_teacher_logits_come_back_in_row_order_from_length_sorted_batches(tiny_bert_dir, tmp_path):
+    """Check that the teacher's logits, computed in batches sorted by length, are each row's own logits (the
+    model run on that row alone, unpadded) in train-row order, whatever batch size."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tokenizer, model = models.load_trained(tiny_bert_dir)
+    model.eval()
+    rows = [[2] + [14 + (i * 7 + j) % 20 for j in range(length)] + [3]
+            for i, length in enumerate([9, 1, 5, 12, 2, 7, 3, 11, 1, 6])]  # lengths in no order
+    labels = [i % 2 for i in range(len(rows))]
+    pq.write_table(pa.table({"input_ids": rows, "attention_mask": [[1] * len(r) for r in rows],
+                             "token_type_ids": [[0] * len(r) for r in rows], "label": labels}),
+                   tmp_path / "train.parquet")
+    with torch.inference_mode():
+        alone = np.concatenate([model(input_ids=torch.tensor([r])).logits.numpy() for r in rows])
+    for batch_size in (3, 4, 64):
+        logits, got_labels = distill.teacher_logits(tiny_bert_dir, tmp_path, batch_size, "cpu")
+        np.testing.assert_allclose(logits, alone, atol=1e-5)
+        np.testing.assert_array_equal(got_labels, labels)
+
+
 def test_keep_layers_makes_a_smaller_student_that_reloads(tiny_bert_dir, tmp_path):
     """Check that `layers` keeps the chosen encoder layers with their weights, and the result saves and reloads."""
     full = models.load_classifier(str(tiny_bert_dir), ["neg", "pos"])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import WORDS, copy_project
+from conftest import ONE_THREAD, WORDS, copy_project
 from conftest import run_cmd as run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -263,3 +263,37 @@ def test_reference_profile_builds_the_hub_dag(tmp_path):
     assert {f"train@{d}-{m}" for d in ("ag_news", "sst2") for m in models} <= stages
     dag = run(["dvc", "dag", "--dot", "prepare@ag_news"], tmp_path).stdout
     assert "download@ag_news" in dag
+
+
+IMPORT_AUDIT = '''
+import atexit, os, sys
+def _report():
+    seen = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+    with open(os.path.join(os.environ["TEXTCLS_IMPORT_AUDIT"], f"{os.getpid()}.txt"), "w") as f:
+        f.write(" ".join(sys.argv[:3]) + "\\t" + ",".join(seen))
+atexit.register(_report)
+'''
+
+
+def test_tfidf_stages_never_import_torch_or_transformers(toy_pipeline, tmp_path):
+    """Check that the TF-IDF baseline's train, evaluate and benchmark stages (memory probe included) run in
+    processes that never import torch or transformers (seconds of import per stage), and still measure."""
+    repo = copy_project(toy_pipeline, tmp_path)  # its own copy: the re-run benchmark leaves aggregate stale
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(IMPORT_AUDIT)  # every Python process started below reports at exit
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", **ONE_THREAD,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
+           "TEXTCLS_IMPORT_AUDIT": str(audit)}
+    stages = ["train@toy-tfidf", "evaluate@toy-tfidf", "benchmark@toy-tfidf"]
+    proc = subprocess.run(["dvc", "repro", "-f", "-s", *stages], cwd=repo, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert ran_stages(proc.stdout) == set(stages)
+    reports = dict(p.read_text().split("\t") for p in audit.glob("*.txt"))
+    started = {cmd for cmd in reports if "stages/" in cmd or "memprobe" in cmd}
+    assert any("stages/train.py" in c for c in started) and any("memprobe" in c for c in started), reports
+    assert {cmd: mods for cmd, mods in reports.items() if mods} == {}
+    bench = json.loads((repo / "metrics/benchmark/toy/tfidf.json").read_text())
+    assert bench["cpu"]["variants"]["sklearn"]["model_rss_mb"] is not None

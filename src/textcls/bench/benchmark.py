@@ -306,8 +306,6 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
     probe = ProbeProcess(Path(model_dir)) if measured else None
     started = machine.snapshot()
     try:
-        import torch
-
         from textcls.data.prepared import Prepared
         from textcls.serving import runtime
 
@@ -319,8 +317,12 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
         served = {"test": test["text"].tolist(), "test_labels": test["label"].to_numpy(),
                   "validation": val["text"].tolist(), "validation_labels": val["label"].to_numpy(),
                   "sample": np.sort(rng.choice(len(test), min(cfg.throughput_texts, len(test)), replace=False))}
-        threads = cfg.threads or runtime.configure_threads()
-        torch.set_num_threads(threads)
+        uses_torch = getattr(kinds.get(card.kind), "uses_torch", True)
+        threads = cfg.threads or runtime.configure_threads(uses_torch)
+        if uses_torch:
+            import torch
+
+            torch.set_num_threads(threads)
         result = {"dataset": dataset, "model": name, "kind": card.kind, "params": train_metrics["params"],
                   "train_time_s": train_metrics["train_time_s"], "threads": threads, "hardware": hardware,
                   "served_test_texts": len(test),

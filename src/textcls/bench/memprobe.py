@@ -156,6 +156,8 @@ def _preimport(model_type: str | None) -> None:
 
     names = ["textcls.serving.backends", "onnxruntime", "transformers.modeling_utils",
              "transformers.models.auto.modeling_auto", "torch.ao.nn.quantized.dynamic"]
+    if "torch" not in sys.modules:  # a kind that runs without torch (TF-IDF): none of these libraries
+        names = []
     if model_type:
         module = model_type.replace("-", "_")
         names.append(f"transformers.models.{module}.modeling_{module}")
@@ -173,22 +175,38 @@ def _model_type(model_dir: Path) -> str | None:
         return None  # not a transformers model (e.g. TF-IDF)
 
 
-def measure(job: dict) -> dict:
-    import torch
+def _uses_torch(model_dir: Path) -> bool:
+    """Whether the model's kind runs on torch (TF-IDF does not: its probe never imports it). A folder without a
+    readable model card counts as torch: the variant's own load then reports what is wrong with it."""
+    from textcls import kinds
+    from textcls.errors import TextclsError
+    from textcls.records import ModelCard
 
+    try:
+        return getattr(kinds.get(ModelCard.read(model_dir).kind), "uses_torch", True)
+    except TextclsError:
+        return True
+
+
+def measure(job: dict) -> dict:
     from textcls.records import ModelCard
     from textcls.serving import inference
 
     device = job.get("device", "cpu")
     model_dir, workdir = Path(job["model_dir"]), Path(job["workdir"])
     card = ModelCard.read(model_dir)
-    torch.set_num_threads(job["threads"])
+    if _uses_torch(model_dir) or device == "cuda":
+        import torch
+
+        torch.set_num_threads(job["threads"])
     encoder = inference.make_encoder(model_dir, card)
     texts = job["texts"]
     encoder(texts[:1])  # the tokenizer's lazy state belongs to the baseline, not to the model
     _preimport(_model_type(model_dir))
     gpu = None
     if device == "cuda":
+        import torch
+
         torch.cuda.init()
         torch.zeros(1, device="cuda")  # the CUDA context is the baseline too
         gpu = GpuMemory()
@@ -234,8 +252,9 @@ def error_row(err: BaseException) -> dict:
 
 def _import_libraries(model_dir: str) -> None:
     """What every variant's child needs, imported in the probe before it forks (no torch op, thread pool or CUDA
-    context is created by importing, so forking after it is safe)."""
-    import torch  # noqa: F401
+    context is created by importing, so forking after it is safe). torch only for a kind that uses it."""
+    if _uses_torch(Path(model_dir)):
+        import torch  # noqa: F401
 
     import textcls.serving.inference  # noqa: F401
     _preimport(_model_type(Path(model_dir)))

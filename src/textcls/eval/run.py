@@ -53,6 +53,7 @@ def score_metrics(scored: Scored, bootstrap_resamples: int, calibration_bins: in
 
 def evaluate_model(dataset: str, name: str, model_dir: Path, prepared: Prepared, params) -> tuple[dict, Scored]:
     """Test-set metrics of a trained model folder, scored from raw text the way it is served."""
+    from textcls import kinds
     from textcls.records import ModelCard
     from textcls.serving import inference, runtime
 
@@ -60,8 +61,9 @@ def evaluate_model(dataset: str, name: str, model_dir: Path, prepared: Prepared,
     card = ModelCard.read(model_dir)
     prepared.check_classes(card.label_names, model_dir)
     cfg = params.evaluate
-    device = runtime.resolve_device(cfg.device)
-    backend, _ = inference.build_backend(None, model_dir, card, device, runtime.configure_threads(), None)
+    uses_torch = getattr(kinds.get(card.kind), "uses_torch", True)
+    device = runtime.resolve_device(cfg.device) if uses_torch else "cpu"
+    backend, _ = inference.build_backend(None, model_dir, card, device, runtime.configure_threads(uses_torch), None)
     encoder = inference.make_encoder(model_dir, card)
     start = time.perf_counter()
     with runtime.out_of_memory_hint(f"Evaluating {name} (evaluate.batch_size {cfg.batch_size})",

@@ -23,6 +23,7 @@ class ModelKind:
     name: str = ""
     reference_variant: str = ""  # the variant evaluation uses, and the benchmark's baseline when it is listed
     label: str = ""  # shown after an entry's name in generated tables ("TF-IDF"); empty: the name alone
+    uses_torch: bool = True  # False: its stages never import torch (device "cpu", no torch thread setting)
 
     def tokenize(self, prepared: Path, model, cfg, out: Path) -> dict:
         """Write the model's inputs for every split of ``prepared`` into ``out``; return the metadata

@@ -33,6 +33,7 @@ class Tfidf(ModelKind):
     name = "tfidf"
     reference_variant = "sklearn"
     label = "TF-IDF"
+    uses_torch = False
 
     def tokenize(self, prepared: Path, model, cfg, out: Path) -> dict:
         import pyarrow as pa
@@ -51,7 +52,7 @@ class Tfidf(ModelKind):
 
     def train(self, tokenized: Path, model, seed: int, out: Path, checkpoints: Path, live_dir: Path) -> dict:
         from textcls.kinds import tfidf_model as baseline
-        from textcls.training import train
+        from textcls.training.live import open_live
         from textcls.io import read_json
         from textcls.records import ModelCard
         from textcls.data.tokenization import read_split
@@ -64,7 +65,7 @@ class Tfidf(ModelKind):
         clf.save(out, model.tfidf)
         ModelCard(kind=self.name, label_names=meta["label_names"], prefix=meta["prefix"],
                   params=dataclasses.asdict(model), seed=seed).write(out)
-        with train.open_live(live_dir) as live:  # fitted in one step: its validation scores as step 0
+        with open_live(live_dir) as live:  # fitted in one step: its validation scores as step 0
             for name in ("accuracy", "f1_macro", "loss"):
                 live.log_metric(f"eval/{name}", metrics[f"val_{name}"])
         return metrics

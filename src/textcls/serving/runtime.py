@@ -1,12 +1,14 @@
-"""Device, precision and thread settings, resolved once from params."""
+"""Device, precision and thread settings, resolved once from params.
+
+torch is imported only by the functions that need it, so a stage of a kind that never uses torch (TF-IDF:
+``ModelKind.uses_torch``) does not pay its import (seconds per stage process)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-
-import torch
+import sys
 
 from textcls.errors import TextclsError
 
@@ -15,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 def resolve_device(setting: str) -> str:
     """``auto`` -> cuda if present else cpu; ``cuda`` without a GPU is an error, not a silent CPU run."""
+    import torch
+
     if setting == "cuda" and not torch.cuda.is_available():
         raise TextclsError("device 'cuda' was requested but no CUDA GPU is visible to torch. "
                            "Fix: set device: auto (or cpu), or install a CUDA build of torch (see README).")
@@ -28,6 +32,8 @@ def resolve_precision(setting: str, device: str) -> str:
     if setting == "auto":
         if device != "cuda":
             return "fp32"
+        import torch
+
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if setting in ("fp16", "bf16") and device != "cuda":
         raise TextclsError(f"precision {setting!r} needs a CUDA GPU; this run is on {device}. "
@@ -35,13 +41,17 @@ def resolve_precision(setting: str, device: str) -> str:
     return setting
 
 
-def configure_threads() -> int:
+def configure_threads(uses_torch: bool = True) -> int:
     """Every core the process may run on (respects taskset / cgroup CPU affinity), or ``TEXTCLS_THREADS``
-    when set: e.g. ``TEXTCLS_THREADS=1 dvc queue start -j 2`` so parallel experiments do not oversubscribe."""
+    when set: e.g. ``TEXTCLS_THREADS=1 dvc queue start -j 2`` so parallel experiments do not oversubscribe.
+    Applied to torch unless ``uses_torch`` is false (then torch is not imported at all)."""
     from textcls.threads import thread_setting
 
     n = thread_setting()
-    torch.set_num_threads(n)
+    if uses_torch:
+        import torch
+
+        torch.set_num_threads(n)
     return n
 
 
@@ -73,9 +83,11 @@ def out_of_memory_hint(what: str, fix: str):
     names the batch settings to lower, instead of a long traceback."""
     try:
         yield
-    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as err:
+    except (MemoryError, RuntimeError) as err:  # torch.OutOfMemoryError is a RuntimeError
         text = str(err)
-        if isinstance(err, RuntimeError) and not isinstance(err, torch.OutOfMemoryError) \
+        torch = sys.modules.get("torch")  # only a process that imported torch can have raised its error
+        torch_oom = (torch.OutOfMemoryError,) if torch is not None else ()
+        if isinstance(err, RuntimeError) and not isinstance(err, torch_oom) \
                 and "out of memory" not in text.lower() and "can't allocate memory" not in text.lower():
             raise
         first = (text.strip().splitlines() or [type(err).__name__])[0][:200]

@@ -50,7 +50,9 @@ class DistillationTrainer(Trainer):
 
 
 def teacher_logits(model_dir: Path, tokenized: Path, batch_size: int, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """The fine-tuned teacher's logits on its own tokenization of the train split (eval mode, no dropout)."""
+    """The fine-tuned teacher's logits on its own tokenization of the train split (eval mode, no dropout), in
+    train-row order. Rows run in batches of similar length (sorted by token count), so a batch pads to little
+    more than its own texts: about half the time of batches in row order on AG News."""
     from transformers import DataCollatorWithPadding
 
     from textcls.sources.models import load_trained
@@ -62,12 +64,13 @@ def teacher_logits(model_dir: Path, tokenized: Path, batch_size: int, device: st
     features = [c for c in table.column_names if c in tokenizer.model_input_names]  # what the teacher takes
     rows = table.select(features).to_pylist()
     collate = DataCollatorWithPadding(tokenizer)
-    chunks = []
+    order = np.argsort([len(row["input_ids"]) for row in rows], kind="stable")
+    logits = np.zeros((len(rows), model.config.num_labels), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(rows), batch_size):
-            batch = {k: v.to(device) for k, v in collate(rows[start:start + batch_size]).items()}
-            chunks.append(model(**batch).logits.float().cpu().numpy())
-    logits = np.concatenate(chunks) if chunks else np.zeros((0, model.config.num_labels), dtype=np.float32)
+            idx = order[start:start + batch_size]
+            batch = {k: v.to(device) for k, v in collate([rows[i] for i in idx]).items()}
+            logits[idx] = model(**batch).logits.float().cpu().numpy()
     return logits, table.column("label").to_numpy()
 
 

@@ -32,20 +32,9 @@ from textcls.records import ModelCard
 from textcls.training.checkpoints import resumable_checkpoint, run_fingerprint, start_checkpoints
 from textcls.config.params import ModelParams
 from textcls.data.tokenization import read_split
+from textcls.training.live import open_live  # noqa: F401  (plugins' kinds call train.open_live)
 
 logger = logging.getLogger(__name__)
-
-
-def open_live(live_dir: Path):
-    """A DVCLive logger writing curves to ``live_dir`` only (no dvc.yaml, report or experiment of its own)."""
-    from dvclive import Live
-    from scmrepo.exceptions import SCMError
-
-    try:
-        return Live(str(live_dir), dvcyaml=None, save_dvc_exp=False, report=None)
-    except SCMError as err:  # dvclive reads HEAD, which a git repo without commits lacks
-        raise TextclsError(f"DVCLive cannot start ({err}). Fix: commit once (`git add -A && git commit`) "
-                           "before `dvc repro`.") from None
 
 
 def accuracy_metrics(eval_pred) -> dict[str, float]:
