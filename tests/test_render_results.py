@@ -177,3 +177,28 @@ def test_committed_blocks_match_the_committed_metrics(render, capsys):
     assert "<!-- BEGIN generated:results -->" in readme and "<!-- END generated:results -->" in readme
     status = render.main(["--root", str(ROOT), "--check"])
     assert status == 0, capsys.readouterr().out + "\nRun `make docs` and commit README.md / docs/."
+
+
+def test_experiments_block_comes_from_the_experiment_reports(render, project, capsys):
+    """Check that the experiments block copies each workflow's summary table and names its experiments,
+    commits and recipe from the .csv; a missing report is one error naming the command that writes it."""
+    folder = project / "reports" / "experiments"
+    folder.mkdir(parents=True)
+    header = "| dataset | model | lr=1e-04 | best lr |\n|:--|:--|--:|--:|\n"
+    (folder / "lr.md").write_text("# Learning rate\n\nFrom 2 experiment(s).\n\n" + header
+                                  + "| toy | tiny | 0.9123 | 0.0001 |\n")
+    (folder / "lr.csv").write_text("experiment,rev,dataset,model,lr,batch_size,epochs,seed,accuracy\n"
+                                   "lr-1e-04,abc1234,toy,tiny,1e-4,32.0,2.0,42,0.9123\n"
+                                   "lr-2e-04,def5678,toy,tiny,2e-4,32.0,2.0,42,0.8\n")
+    page = project / "exp.md"
+    page.write_text("x\n<!-- BEGIN generated:experiments -->\n<!-- END generated:experiments -->\n")
+    assert render.main(["--root", str(project), str(page)]) == 2  # no seeds report yet
+    err = capsys.readouterr().err
+    assert "reports/experiments/seeds.md" in err and "experiments.py run seeds" in err
+    (folder / "seeds.md").write_text("# Seeds\n\n| dataset | model | accuracy |\n|:--|:--|:--|\n| toy | tiny | 0.9 ± 0.01 |\n")
+    (folder / "seeds.csv").write_text("experiment,rev,dataset,model,epochs,accuracy\ns-42,aaa0001,toy,tiny,3.0,0.9\n")
+    assert render.main(["--root", str(project), str(page)]) == 0
+    text = page.read_text()
+    assert "**Learning rate** (2 experiments on commit(s) abc1234, def5678; epochs 2, batch_size 32;" in text
+    assert "| toy | tiny | 0.9123 | 0.0001 |" in text and "# Learning rate" not in text
+    assert "**Seeds** (1 experiments on commit(s) aaa0001; epochs 3;" in text and "| toy | tiny | 0.9 ± 0.01 |" in text

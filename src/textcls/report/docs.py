@@ -226,4 +226,30 @@ def render_significance(inputs: Inputs) -> str:
                              ["---", "---", "---:", "---:", "---"], rows)]) + "\n"
 
 
-RENDERERS = {"results": render_results, "recommendation": render_recommendation, "significance": render_significance}
+EXPERIMENT_REPORTS = (("lr", "Learning rate"), ("seeds", "Seeds"))
+
+
+def render_experiments(inputs: Inputs) -> str:
+    """The summary tables of the experiment workflows (``reports/experiments/<workflow>.md``, written by
+    ``scripts/experiments.py collect``), each with the experiments and commits it comes from (its ``.csv``)."""
+    import pandas as pd
+
+    folder = inputs.metrics.parent / "reports" / "experiments"
+    lines = [STAMP.replace("from params.yaml and metrics/", "from reports/experiments/")]
+    for workflow, title in EXPERIMENT_REPORTS:
+        md, csv = folder / f"{workflow}.md", folder / f"{workflow}.csv"
+        if not md.is_file() or not csv.is_file():
+            raise RenderError(f"{md} or {csv} is missing. Fix: `python scripts/experiments.py run {workflow}` "
+                              f"(or `collect {workflow}` after a run).")
+        table_lines = [line for line in md.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+        runs = pd.read_csv(csv)
+        revs = ", ".join(sorted(runs["rev"].astype(str).unique()))
+        recipe = ", ".join(f"{c} {', '.join(f'{v:g}' for v in sorted(runs[c].dropna().unique()))}"
+                           for c in ("epochs", "batch_size") if c in runs and runs[c].notna().any())
+        lines += ["", f"**{title}** ({runs['experiment'].nunique()} experiments on commit(s) {revs}; {recipe}; "
+                      f"`reports/experiments/{workflow}.md`):", "", *table_lines]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"results": render_results, "recommendation": render_recommendation, "significance": render_significance,
+             "experiments": render_experiments}
