@@ -344,6 +344,65 @@ def test_macro_f1_known_answer_with_an_unseen_class():
     assert macro_f1_score(np.array([0, 0, 1]), np.array([0, 1, 1]), 3) == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_auroc_and_average_precision_are_sklearns(seed):
+    """Check auroc / average_precision against sklearn on random cases (2-5 classes, every other case with tied
+    scores): binary on the positive class, else macro one-vs-rest."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from sklearn.preprocessing import label_binarize
+
+    from textcls.eval.evaluation import auroc, average_precision
+
+    rng = np.random.default_rng(seed)
+    k, n = int(rng.integers(2, 6)), int(rng.integers(20, 300))
+    labels = np.r_[np.arange(k), rng.integers(0, k, n - k)]  # every class present
+    probs = rng.dirichlet(np.ones(k), n)
+    if seed % 2:
+        probs = np.round(probs, 1) + 1e-3
+        probs /= probs.sum(axis=1, keepdims=True)
+    if k == 2:
+        want_auc, want_ap = roc_auc_score(labels, probs[:, 1]), average_precision_score(labels, probs[:, 1])
+    else:
+        want_auc = roc_auc_score(labels, probs, multi_class="ovr", average="macro")
+        want_ap = average_precision_score(label_binarize(labels, classes=list(range(k))), probs, average="macro")
+    assert auroc(labels, probs) == pytest.approx(want_auc, abs=1e-12)
+    assert average_precision(labels, probs) == pytest.approx(want_ap, abs=1e-12)
+
+
+def test_auroc_and_average_precision_known_answers():
+    """Check hand-computed cases: positives at scores .9 and .4, negatives at .6 and .1 -> 3 of 4 pairs ordered
+    (AUROC .75), AP = 1/2 * 1 + 1/2 * 2/3; a tie between a positive and a negative counts one half; a perfect
+    3-class ranking is 1; a class absent from the labels is left out of the macro mean."""
+    from textcls.eval.evaluation import auroc, average_precision
+
+    two = np.array([[0.1, 0.9], [0.6, 0.4], [0.4, 0.6], [0.9, 0.1]])
+    labels = np.array([1, 1, 0, 0])
+    assert auroc(labels, two) == pytest.approx(0.75)
+    assert average_precision(labels, two) == pytest.approx(0.5 + 0.5 * 2 / 3)
+    assert auroc(np.array([1, 0]), np.array([[0.5, 0.5], [0.5, 0.5]])) == pytest.approx(0.5)
+    three = np.eye(3)[[0, 1, 2, 0]] * 0.8 + 0.2 / 3
+    assert auroc(np.array([0, 1, 2, 0]), three) == 1.0 and average_precision(np.array([0, 1, 2, 0]), three) == 1.0
+    only_two = np.eye(3)[[0, 1, 1, 0]] * 0.8 + 0.2 / 3
+    assert auroc(np.array([0, 1, 1, 0]), only_two) == 1.0  # class 2 absent: the mean over classes 0 and 1
+
+
+def test_uncertainty_metrics_report_auroc_with_a_bootstrap_interval():
+    """Check that uncertainty_metrics carries auroc / average_precision and their intervals (bootstrap_ci of the
+    same functions, same seed), the value inside its interval."""
+    from textcls.eval import statistics
+    from textcls.eval.evaluation import auroc, average_precision, uncertainty_metrics
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 150)
+    probs = rng.dirichlet(np.ones(3), 150) * 0.8 + np.eye(3)[labels] * 0.2
+    out = uncertainty_metrics(labels, probs, 200, 10, seed=7)
+    assert out["auroc"] == round(auroc(labels, probs), 6) and out["average_precision"] == round(
+        average_precision(labels, probs), 6)
+    assert out["auroc_ci95"] == statistics.bootstrap_ci(labels, probs, auroc, 200, 7)
+    assert out["auroc_ci95"]["low"] <= out["auroc"] <= out["auroc_ci95"]["high"] < 1.0
+    assert out["average_precision_ci95"]["low"] <= out["average_precision"] <= out["average_precision_ci95"]["high"]
+
+
 def test_uncertainty_intervals_match_a_bootstrap_of_sklearns_metrics():
     """Check that the accuracy and macro-F1 intervals equal bootstrap_ci over sklearn's metrics, same seed."""
     from sklearn.metrics import accuracy_score, f1_score

@@ -229,7 +229,7 @@ class BenchmarkParams:
 @schema
 class AggregateParams:
     sort_by: Str = "accuracy"
-    metrics: List = Field(default_factory=lambda: ["accuracy", "f1_macro", "f1_weighted", "loss"])
+    metrics: List = Field(default_factory=lambda: ["accuracy", "f1_macro", "f1_weighted", "auroc", "loss"])
     significance_level: Number = Field(0.05, gt=0, lt=1)  # McNemar's exact test of each model against the best one
     bootstrap_resamples: Int = Field(1000, ge=100)  # paired bootstrap of the accuracy difference
 

@@ -43,17 +43,76 @@ def macro_f1_score(labels: np.ndarray, preds: np.ndarray, classes: int) -> float
     return float(np.where(denom > 0, 2.0 * tp / np.where(denom > 0, denom, 1), 0.0).mean())
 
 
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for the ``positive`` rows: the Mann-Whitney U statistic over
+    n_pos * n_neg, ties counted one half (mid-ranks), as ``sklearn.metrics.roc_auc_score``. NaN without both."""
+    from scipy.stats import rankdata
+
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((rankdata(score)[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _binary_average_precision(positive: np.ndarray, score: np.ndarray) -> float:
+    """Average precision (sum over score thresholds of the recall gained times the precision there, tied
+    scores one threshold), as ``sklearn.metrics.average_precision_score``. NaN without a positive."""
+    order = np.argsort(-score, kind="mergesort")
+    hits, ranked = positive[order], score[order]
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last row of every distinct score
+    tp = np.cumsum(hits)[last]
+    if len(tp) == 0 or tp[-1] == 0:
+        return float("nan")
+    precision, recall = tp / (last + 1), tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _per_class(binary, labels: np.ndarray, probs: np.ndarray) -> float:
+    """Two classes: the positive class's (label 1) value; more: the macro mean one-vs-rest over the classes
+    present (a class absent from a bootstrap resample has no ROC curve)."""
+    labels = np.asarray(labels)
+    if probs.shape[1] == 2:
+        return binary(labels == 1, probs[:, 1])
+    values = [binary(labels == c, probs[:, c]) for c in range(probs.shape[1])]
+    values = [v for v in values if not np.isnan(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def auroc(labels: np.ndarray, probs: np.ndarray) -> float:
+    """ROC AUC: binary, of the positive class; more classes, macro one-vs-rest
+    (``roc_auc_score(labels, probs, multi_class="ovr", average="macro")``)."""
+    return _per_class(_binary_auc, labels, probs)
+
+
+def average_precision(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Average precision (area under the precision-recall curve): binary, of the positive class; more classes,
+    macro one-vs-rest (``average_precision_score(one_hot(labels), probs, average="macro")``)."""
+    return _per_class(_binary_average_precision, labels, probs)
+
+
 def uncertainty_metrics(labels: np.ndarray, probs: np.ndarray, resamples: int, bins: int, seed: int) -> dict:
-    """95 % bootstrap intervals of accuracy and macro-F1, expected calibration error and Brier score."""
+    """95 % bootstrap intervals of accuracy and macro-F1, AUROC and average precision (with their intervals:
+    the same resamples), expected calibration error and Brier score."""
     preds = probs.argmax(axis=1)
     classes = probs.shape[1]
 
     def macro_f1(y, p):
         return macro_f1_score(y, p, classes)
 
+    def rounded(value: float):
+        return None if np.isnan(value) else round(value, 6)
+
+    ranking = {}
+    for name, metric in (("auroc", auroc), ("average_precision", average_precision)):
+        value = metric(labels, probs)
+        ranking[name] = rounded(value)
+        ranking[f"{name}_ci95"] = (None if np.isnan(value)
+                                   else statistics.bootstrap_ci(labels, probs, metric, resamples, seed))
     return {
         "accuracy_ci95": statistics.bootstrap_ci(labels, preds, accuracy, resamples, seed),
         "f1_macro_ci95": statistics.bootstrap_ci(labels, preds, macro_f1, resamples, seed),
+        **ranking,
         "ece": round(statistics.expected_calibration_error(labels, probs, bins), 6),
         "brier": round(statistics.brier_score(labels, probs), 6),
     }
