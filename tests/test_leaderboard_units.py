@@ -448,3 +448,18 @@ def test_to_markdown_formats_missing_numbers_in_lower_case():
                            "comparable_to_published": True}])
     md = leaderboard.to_markdown(table, "accuracy")
     assert md.split("\n")[-2] == "| a       |      1 |     0.9000 | best      |    nan |"
+
+
+def test_to_markdown_shows_auroc_next_to_the_other_quality_metrics():
+    """Check that an auroc column (aggregate.metrics) is shown, after the vs-best cell and before the loss."""
+    table = _markdown_table()
+    assert len(table) == 3
+    table["auroc"] = [0.9512, 0.8123, 0.7001]
+    md = leaderboard.to_markdown(table, "accuracy")
+    header = next(line for line in md.splitlines() if line.startswith("| model") and "vs_best" in line)
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    assert cells.index("vs_best") + 1 == cells.index("auroc") == cells.index("loss") - 1
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()
+            if line.startswith("| ") and not line.startswith("| model")}
+    assert {name.split(" ")[0]: row[cells.index("auroc")] for name, row in rows.items()} == \
+        {"a": "0.9512", "b": "0.8123", "c": "0.7001"}

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("kind", "params", "train_time_s", "train_samples_per_s", "device", "precision", "distilled_from")
 # The Markdown view; the CSV has every column.
-MARKDOWN_COLUMNS = ("model", "rank", "n", "accuracy", "accuracy_95ci", "vs_best", "f1_macro", "loss", "ece", "params", "train_time_s", "cpu_variant",
+MARKDOWN_COLUMNS = ("model", "rank", "n", "accuracy", "accuracy_95ci", "vs_best", "f1_macro", "auroc", "loss", "ece", "params", "train_time_s", "cpu_variant",
                     "cpu_accuracy", "cpu_vs_reference", "cpu_p50_ms", "cpu_p95_upper_ms", "cpu_speedup", "cpu_samples_per_s",
                     "cpu_model_rss_mb", "size_mb", "cpu_cost_per_1k_texts_usd", "gpu_variant", "gpu_p50_ms",
                     "gpu_p95_upper_ms")
