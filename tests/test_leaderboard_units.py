@@ -7,6 +7,7 @@ Fast, CPU-only, deterministic: tables are built by hand, predictions written as 
 from __future__ import annotations
 
 import json
+import math
 import struct
 from pathlib import Path
 
@@ -293,63 +294,93 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return struct.unpack(">II", png[16:24])
 
 
+def _wilson(p: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval, written out (independent of statsmodels)."""
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+PARETO_TABLE = [
+    {"dataset": "toy", "model": "big", "params": 400, "cpu_p50_ms": 20.0, "cpu_p95_ms": 40.0, "cpu_accuracy": 0.95,
+     "cpu_variant": "eager_fp32", "n": 100},
+    {"dataset": "toy", "model": "tiny", "params": 100, "cpu_p50_ms": 1.0, "cpu_p95_ms": 2.0, "cpu_accuracy": 0.90,
+     "cpu_variant": "onnx_int8", "n": 100, "cpu_n": 50},
+    {"dataset": "toy", "model": "slow", "params": 25, "cpu_p50_ms": 30.0, "cpu_p95_ms": 50.0, "cpu_accuracy": 0.80,
+     "cpu_variant": "eager_fp32", "n": 100, "kind": "llm"},
+    {"dataset": "ag", "model": "one", "params": 0, "cpu_p50_ms": None, "cpu_p95_ms": 3.0, "cpu_accuracy": 0.5,
+     "cpu_variant": "x", "n": 10},
+    {"dataset": "zz", "model": "nobench", "params": 1, "cpu_p50_ms": None, "cpu_p95_ms": None, "cpu_accuracy": None,
+     "cpu_variant": None, "n": 5},
+]
+
+
+def test_pareto_points_known_answer():
+    """Check the plotted points: per data set numbered in leaderboard order, the served accuracy's Wilson interval
+    on the rows it was served (cpu_n, else n), p50 / p95, the front on (p95, accuracy); rows without latency out."""
+    points = leaderboard.pareto_points(pd.DataFrame(PARETO_TABLE))
+    assert points[["dataset", "number", "model", "on_front"]].values.tolist() == [
+        ["ag", 1, "one", True], ["toy", 1, "big", True], ["toy", 2, "tiny", True], ["toy", 3, "slow (LLM, few-shot)", False]]
+    toy = points[points["dataset"] == "toy"]
+    for (_, row), (p, n) in zip(toy.iterrows(), [(0.95, 100), (0.90, 50), (0.80, 100)]):
+        assert (row["accuracy_low"], row["accuracy_high"]) == pytest.approx(_wilson(p, n), abs=1e-9)
+    assert points["cpu_p50_ms"].tolist()[1:] == [20.0, 1.0, 30.0] and pd.isna(points["cpu_p50_ms"].iloc[0])
+
+
 def test_pareto_png_known_figure(monkeypatch):
-    """Check the plot: one panel per data set (sorted), 5.5 x 4.2 inches each at 110 dpi, titles and axis labels,
-    points at (cpu_p95_ms, cpu_accuracy) with area 30 + 400 sqrt(params / max params), labels "model (variant)",
-    the Pareto front dashed in latency order, a log x axis with plain numbers, margins, the suptitle."""
+    """Check the plot: one panel per data set (sorted), 7.5 x 4.6 inches each at 110 dpi, titles and axis labels,
+    per entry a numbered marker at (p95, served accuracy), a p50-p95 line and an interval bar, a legend beside the
+    axes naming each number, front entries filled and joined (dashed, in latency order), a log x axis."""
     import matplotlib.ticker
 
     figures = _capture(monkeypatch)
-    table = pd.DataFrame([
-        {"dataset": "toy", "model": "big", "params": 400, "cpu_p95_ms": 40.0, "cpu_accuracy": 0.95,
-         "cpu_variant": "eager_fp32"},
-        {"dataset": "toy", "model": "tiny", "params": 100, "cpu_p95_ms": 2.0, "cpu_accuracy": 0.90,
-         "cpu_variant": "onnx_int8"},
-        {"dataset": "toy", "model": "slow", "params": 25, "cpu_p95_ms": 50.0, "cpu_accuracy": 0.80,
-         "cpu_variant": "eager_fp32"},
-        {"dataset": "ag", "model": "one", "params": 0, "cpu_p95_ms": 3.0, "cpu_accuracy": 0.5, "cpu_variant": "x"},
-        {"dataset": "zz", "model": "nobench", "params": 1, "cpu_p95_ms": None, "cpu_accuracy": None,
-         "cpu_variant": None},
-    ])
-    png = leaderboard.pareto_png(table)
+    png = leaderboard.pareto_png(pd.DataFrame(PARETO_TABLE))
     [fig] = figures
-    assert _png_size(png) == (round(2 * 5.5 * 110), round(4.2 * 110))
-    assert fig.get_size_inches().tolist() == [11.0, pytest.approx(4.2)]
-    assert fig._suptitle.get_text() == "Accuracy vs latency (marker area ~ parameters; dashed: Pareto front)"
+    assert _png_size(png) == (round(2 * 7.5 * 110), round(4.6 * 110))
+    assert fig._suptitle.get_text() == "Accuracy vs latency, best CPU variant per entry"
     ag, toy = fig.axes
     assert (ag.get_title(), toy.get_title()) == ("ag", "toy")
     for ax in (ag, toy):
-        assert ax.get_xlabel() == "CPU batch-1 p95 latency (ms, log)"
-        assert ax.get_ylabel() == "test accuracy (best CPU variant)"
-        assert ax.get_xscale() == "log" and ax.margins() == (0.25, 0.15)
-        assert isinstance(ax.xaxis.get_major_formatter(), matplotlib.ticker.FormatStrFormatter)
-        assert ax.xaxis.get_major_formatter().fmt == "%g"
-        assert isinstance(ax.xaxis.get_minor_formatter(), matplotlib.ticker.NullFormatter)
-        grid = ax.xaxis.get_gridlines()[0]
-        assert grid.get_visible() and grid.get_alpha() == 0.3
-    [points] = toy.collections
-    assert points.get_offsets().tolist() == [[40.0, 0.95], [2.0, 0.90], [50.0, 0.80]]
-    assert points.get_sizes().tolist() == pytest.approx([430.0, 230.0, 130.0])  # 30 + 400 * sqrt(p / 400)
-    assert points.get_alpha() == 0.6
-    assert ag.collections[0].get_sizes().tolist() == [30.0]
-    labels = [(t.get_text(), t.xy, t.get_fontsize(), t.xyann, t.anncoords) for t in toy.texts]
-    assert labels == [("big (eager_fp32)", (40.0, 0.95), 8.0, (4, 4), "offset points"),
-                      ("tiny (onnx_int8)", (2.0, 0.90), 8.0, (4, 4), "offset points"),
-                      ("slow (eager_fp32)", (50.0, 0.80), 8.0, (4, 4), "offset points")]
-    [front] = toy.lines
-    assert front.get_xdata().tolist() == [2.0, 40.0] and front.get_ydata().tolist() == [0.90, 0.95]
-    assert (front.get_linestyle(), front.get_color(), front.get_linewidth()) == ("--", "gray", 1.0)
+        assert ax.get_xlabel() == "CPU batch-1 latency, ms (log): marker p95, line from p50"
+        assert ax.get_ylabel() == "served test accuracy, 95 % CI"
+        assert ax.get_xscale() == "log" and isinstance(ax.xaxis.get_major_formatter(), matplotlib.ticker.FormatStrFormatter)
+    legend = [t.get_text() for t in toy.get_legend().get_texts()]
+    assert legend == ["1  big (eager_fp32)", "2  tiny (onnx_int8)", "3  slow (LLM, few-shot) (eager_fp32)"]
+    assert [(t.get_text(), t.xy) for t in toy.texts] == [("1", (40.0, 0.95)), ("2", (2.0, 0.90)), ("3", (50.0, 0.80))]
+    lines = [(ln.get_xdata().tolist(), ln.get_ydata().tolist()) for ln in toy.lines]
+    assert ([20.0, 40.0], [0.95, 0.95]) in lines and ([1.0, 2.0], [0.90, 0.90]) in lines  # p50 -> p95
+    low, high = _wilson(0.80, 100)
+    assert any(x == [50.0, 50.0] and y == pytest.approx([low, high]) for x, y in lines)  # the interval bar
+    markers = {tuple(ln.get_xdata().tolist()): ln.get_markerfacecolor() for ln in toy.lines if ln.get_marker() == "o"}
+    assert markers[(50.0,)] == "white" and markers[(2.0,)] != "white" and markers[(40.0,)] != "white"
+    front = toy.lines[-1]
+    assert front.get_xdata().tolist() == [2.0, 40.0] and front.get_linestyle() == "--"
+    assert len([ln for ln in ag.lines if ln.get_marker() == "o"]) == 1  # no p50: no span line, still a point
 
 
 def test_pareto_png_of_a_table_without_latency_is_one_empty_panel(monkeypatch):
-    """Check that no benchmarked row gives one panel titled "(no benchmark)" with its labels and nothing drawn."""
+    """Check that no benchmarked row (or no served accuracy) gives one panel titled "(no benchmark)", nothing drawn."""
     figures = _capture(monkeypatch)
-    png = leaderboard.pareto_png(pd.DataFrame([{"dataset": "toy", "model": "m", "params": 1}]))
-    [fig] = figures
-    [ax] = fig.axes
-    assert ax.get_title() == "(no benchmark)" and ax.get_xlabel() == "CPU batch-1 p95 latency (ms, log)"
-    assert not ax.collections and not ax.lines and ax.get_xscale() == "linear"
-    assert _png_size(png) == (round(5.5 * 110), round(4.2 * 110))
+    for table in (pd.DataFrame([{"dataset": "toy", "model": "m", "params": 1}]),
+                  pd.DataFrame(PARETO_TABLE).drop(columns=["cpu_accuracy"])):
+        png = leaderboard.pareto_png(table)
+        [ax] = figures[-1].axes
+        assert ax.get_title() == "(no benchmark)" and not ax.collections and not ax.lines
+        assert _png_size(png) == (round(7.5 * 110), round(4.6 * 110))
+
+
+def test_pareto_markdown_lists_the_front_fastest_first():
+    """Check the front table under each data set's leaderboard: fastest first, numbers as in the plot, the served
+    accuracy with its interval, p50 and p95; a dominated entry is left out."""
+    points = leaderboard.pareto_points(pd.DataFrame(PARETO_TABLE))
+    lines = leaderboard.pareto_markdown(points[points["dataset"] == "toy"])
+    low_t, high_t = _wilson(0.90, 50)
+    low_b, high_b = _wilson(0.95, 100)
+    assert lines[2:6] == ["| # | model | variant | served accuracy [95 % CI] | p50 ms | p95 ms |",
+                          "|---:|---|---|---:|---:|---:|",
+                          f"| 2 | tiny | onnx_int8 | 0.9000 [{low_t:.4f}, {high_t:.4f}] | 1 | 2 |",
+                          f"| 1 | big | eager_fp32 | 0.9500 [{low_b:.4f}, {high_b:.4f}] | 20 | 40 |"]
+    assert len(lines) == 7 and leaderboard.pareto_markdown(points.iloc[0:0]) == []
 
 
 # --------------------------------------------------------------------------- more known answers
@@ -420,26 +451,6 @@ def test_figure_png_closes_the_figure_it_was_given_not_the_current_one():
         assert not plt.fignum_exists(mine.number) and plt.fignum_exists(other.number)
     finally:
         plt.close("all")
-
-
-def test_pareto_png_plots_rows_with_gaps_elsewhere_and_tables_without_variant_columns(monkeypatch):
-    """Check that a row missing an unrelated value is still plotted (only rows without latency are dropped), that
-    a table without cpu_variant / cpu_accuracy still renders, and marker areas when every model has <= 1 parameter
-    (the largest counts as 1)."""
-    figures = _capture(monkeypatch)
-    table = pd.DataFrame([
-        {"dataset": "toy", "model": "a", "params": 1, "cpu_p95_ms": 2.0, "cpu_accuracy": 0.9, "cpu_variant": "v",
-         "ece": None},
-        {"dataset": "toy", "model": "b", "params": 0, "cpu_p95_ms": 4.0, "cpu_accuracy": 0.8, "cpu_variant": "v",
-         "ece": 0.1},
-    ])
-    leaderboard.pareto_png(table)
-    [points] = figures[-1].axes[0].collections
-    assert points.get_offsets().tolist() == [[2.0, 0.9], [4.0, 0.8]]
-    assert points.get_sizes().tolist() == [430.0, 30.0]
-    bare = table.drop(columns=["cpu_variant", "cpu_accuracy"])
-    assert leaderboard.pareto_png(bare)[:4] == b"\x89PNG"
-    assert [t.get_text() for t in figures[-1].axes[0].texts] == ["a (nan)", "b (nan)"]
 
 
 def test_to_markdown_formats_missing_numbers_in_lower_case():

@@ -36,6 +36,7 @@ def benchmark_columns(bench: dict) -> dict:
         best = result["variants"][result["best_variant"]]
         lat = best["latency_ms"]
         row.update({f"{prefix}_variant": result["best_variant"], f"{prefix}_accuracy": best["accuracy"],
+                    f"{prefix}_n": bench.get("served_test_texts"),
                     f"{prefix}_vs_reference": _vs_reference_text(best.get("vs_reference")),
                     f"{prefix}_p50_ms": lat["p50"], f"{prefix}_p50_ci": lat.get("p50_ci"),
                     f"{prefix}_p95_ms": lat["p95"], f"{prefix}_p95_upper_ms": lat.get("p95_upper"),
@@ -233,6 +234,7 @@ def to_markdown(table: pd.DataFrame, sort_by: str) -> str:
                                                 zip(group["accuracy_ci_low"], group["accuracy_ci_high"])])
         shown = group[[c for c in MARKDOWN_COLUMNS if c in group.columns]]
         lines += [shown.to_markdown(index=False, floatfmt=".4f"), ""]
+        lines += pareto_markdown(pareto_points(table[table["dataset"] == dataset]))
     return "\n".join(lines)
 
 
@@ -246,38 +248,100 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
+def accuracy_interval(accuracy: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of an accuracy measured on ``n`` test rows (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(int(round(accuracy * n)), n, alpha=1 - confidence, method="wilson")
+    return float(low), float(high)
+
+
+def pareto_points(table: pd.DataFrame) -> pd.DataFrame:
+    """The entries with a CPU latency, per data set numbered 1, 2, ... in leaderboard order: the best CPU
+    variant's served accuracy with its Wilson 95 % interval (on the rows it was served: ``cpu_n``, else ``n``),
+    its batch-1 p50 and p95, and whether it is on the Pareto front of (p95, served accuracy)."""
+    columns = ["dataset", "number", "model", "cpu_variant", "params", "cpu_accuracy", "accuracy_low", "accuracy_high",
+               "cpu_p50_ms", "cpu_p95_ms", "on_front"]
+    needed = ["cpu_p95_ms", "cpu_p50_ms", "cpu_variant", "cpu_accuracy", "cpu_n", "n", "params"]
+    data = table.reindex(columns=[*table.columns.difference(needed), *needed])
+    data = data[pd.to_numeric(data["cpu_p95_ms"], errors="coerce").notna()
+                & pd.to_numeric(data["cpu_accuracy"], errors="coerce").notna()]
+    rows = []
+    for dataset in sorted(data["dataset"].unique()):
+        group = data[data["dataset"] == dataset]
+        front = set(pareto_front([(float(p), float(a)) for p, a in zip(group["cpu_p95_ms"], group["cpu_accuracy"])]))
+        for i, row in enumerate(group.to_dict("records")):
+            n = row["cpu_n"] if pd.notna(row["cpu_n"]) else row["n"]
+            low, high = accuracy_interval(float(row["cpu_accuracy"]), int(n)) if pd.notna(n) else (None, None)
+            rows.append({"dataset": dataset, "number": i + 1, "model": _entry_label(row), "cpu_variant": row["cpu_variant"],
+                         "params": row["params"], "cpu_accuracy": float(row["cpu_accuracy"]), "accuracy_low": low,
+                         "accuracy_high": high, "cpu_p50_ms": float(row["cpu_p50_ms"]) if pd.notna(row["cpu_p50_ms"])
+                         else None, "cpu_p95_ms": float(row["cpu_p95_ms"]), "on_front": i in front})
+    return pd.DataFrame(rows, columns=columns)
+
+
+def pareto_markdown(points: pd.DataFrame) -> list[str]:
+    """The Pareto front of one data set as Markdown lines (fastest first); empty without points."""
+    if points.empty:
+        return []
+    front = points[points["on_front"].astype(bool)].sort_values("cpu_p95_ms")
+    lines = ["Pareto front, CPU batch 1 (no other entry is both faster at p95 and more accurate as served; "
+             "`#`: its number in `plots/pareto.png`):", "",
+             "| # | model | variant | served accuracy [95 % CI] | p50 ms | p95 ms |", "|---:|---|---|---:|---:|---:|"]
+    for r in front.to_dict("records"):
+        interval = f" [{r['accuracy_low']:.4f}, {r['accuracy_high']:.4f}]" if pd.notna(r["accuracy_low"]) else ""
+        p50 = f"{r['cpu_p50_ms']:.3g}" if pd.notna(r["cpu_p50_ms"]) else ""
+        lines.append(f"| {r['number']} | {r['model']} | {r['cpu_variant']} | {r['cpu_accuracy']:.4f}{interval} | "
+                     f"{p50} | {r['cpu_p95_ms']:.3g} |")
+    return [*lines, ""]
+
+
 def pareto_png(table: pd.DataFrame) -> bytes:
-    """Accuracy vs CPU p95 latency per dataset, both of the best CPU variant (so an int8 model is placed
-    at its own accuracy); marker area ~ parameters; the Pareto front is joined."""
+    """Served accuracy vs CPU batch-1 latency per data set, each entry at its best CPU variant (an int8 model at
+    its own accuracy): the marker at p95 with a line back to p50, the accuracy's 95 % interval as a vertical bar,
+    a number per entry (legend beside the axes, so labels never overlap), the Pareto front filled and joined."""
     import matplotlib
     import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    needed = ["cpu_p95_ms", "cpu_variant", "cpu_accuracy"]
-    data = table.reindex(columns=[*table.columns.difference(needed), *needed]).dropna(subset=["cpu_p95_ms"])
-    datasets = sorted(data["dataset"].unique()) or ["(no benchmark)"]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
+    points = pareto_points(table)
+    datasets = sorted(points["dataset"].unique()) or ["(no benchmark)"]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(7.5 * len(datasets), 4.6), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
-        group = data[data["dataset"] == dataset]
-        ax.set(title=dataset, xlabel="CPU batch-1 p95 latency (ms, log)", ylabel="test accuracy (best CPU variant)")
+        group = points[points["dataset"] == dataset]
+        ax.set(title=dataset, xlabel="CPU batch-1 latency, ms (log): marker p95, line from p50",
+               ylabel="served test accuracy, 95 % CI")
         ax.grid(True, alpha=0.3)
         if group.empty:
             continue
-        sizes = 30 + 400 * (group["params"].astype(float) / max(float(data["params"].max()), 1.0)) ** 0.5
-        ax.scatter(group["cpu_p95_ms"], group["cpu_accuracy"], s=sizes, alpha=0.6)
-        for _, row in group.iterrows():
-            ax.annotate(f"{row['model']} ({row['cpu_variant']})", (row["cpu_p95_ms"], row["cpu_accuracy"]),
-                        fontsize=8, xytext=(4, 4), textcoords="offset points")
-        front = group.iloc[pareto_front(list(zip(group["cpu_p95_ms"], group["cpu_accuracy"])))]
-        front = front.sort_values("cpu_p95_ms")
-        ax.plot(front["cpu_p95_ms"], front["cpu_accuracy"], "--", color="gray", linewidth=1)
+        handles = []
+        for r in group.to_dict("records"):
+            color = "C0" if r["on_front"] else "C7"
+            if pd.notna(r["cpu_p50_ms"]):
+                ax.plot([r["cpu_p50_ms"], r["cpu_p95_ms"]], [r["cpu_accuracy"]] * 2, color=color, linewidth=1.5,
+                        alpha=0.7)
+            if pd.notna(r["accuracy_low"]):
+                ax.plot([r["cpu_p95_ms"]] * 2, [r["accuracy_low"], r["accuracy_high"]], color=color, linewidth=1,
+                        alpha=0.7)
+            ax.plot(r["cpu_p95_ms"], r["cpu_accuracy"], "o", markersize=13, color=color,
+                    markerfacecolor=color if r["on_front"] else "white")
+            ax.annotate(str(r["number"]), (r["cpu_p95_ms"], r["cpu_accuracy"]), ha="center", va="center", fontsize=7,
+                        color="white" if r["on_front"] else "black")
+            handles.append(Line2D([], [], linestyle="none", marker="o", color=color,
+                                  markerfacecolor=color if r["on_front"] else "white",
+                                  label=f"{r['number']}  {r['model']} ({r['cpu_variant']})"))
+        front = group[group["on_front"].astype(bool)].sort_values("cpu_p95_ms")
+        ax.plot(front["cpu_p95_ms"], front["cpu_accuracy"], "--", color="C0", linewidth=1)
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.margins(x=0.25, y=0.15)
-    fig.suptitle("Accuracy vs latency (marker area ~ parameters; dashed: Pareto front)")
+        ax.margins(x=0.2, y=0.1)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False,
+                  title="filled: Pareto front", title_fontsize=7)
+    fig.suptitle("Accuracy vs latency, best CPU variant per entry")
     return figure_png(fig)
 
 
