@@ -3,7 +3,10 @@ a Pareto plot of accuracy vs CPU latency (PNG), and a recommendation (Markdown, 
 model under the deployment constraints in ``recommend:``, the runner-up and why.
 
     python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR PREDICTIONS_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
-        REC_MD REC_JSON [--params params.yaml]
+        REC_MD REC_JSON [--roc-dir DIR] [--pr-dir DIR] [--params params.yaml]
+
+With ``--roc-dir`` / ``--pr-dir`` it also writes every entry's ROC and precision-recall curve (from its saved
+test probabilities) as ``DIR/<dataset>/<entry>.csv``, for `dvc plots`.
 
 Each model is compared with its dataset's best on the same test examples (paired bootstrap
 interval of the accuracy difference, McNemar's exact test); the recommended model is compared
@@ -29,6 +32,8 @@ def main(argv=None) -> int:
     for name in ("eval_dir", "train_dir", "bench_dir", "predictions_dir", "out_json", "out_csv", "out_md",
                  "out_png", "rec_md", "rec_json"):
         parser.add_argument(name)
+    parser.add_argument("--roc-dir", help="write each entry's ROC curve to ROC_DIR/<dataset>/<entry>.csv")
+    parser.add_argument("--pr-dir", help="write each entry's precision-recall curve to PR_DIR/<dataset>/<entry>.csv")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
 
@@ -53,7 +58,11 @@ def main(argv=None) -> int:
 
     recs = recommend.recommend(table, params.recommend, compare)
     recommendation = recommend.to_markdown(recs, params.recommend)
-    outputs = (args.out_json, args.out_csv, args.out_md, args.out_png, args.rec_md, args.rec_json)
+    curve_dirs = {"roc": args.roc_dir, "pr": args.pr_dir}
+    curves = {(e.dataset, e.name): leaderboard.curves(args.predictions_dir, e.dataset, e.name)
+              for e in entries} if any(curve_dirs.values()) else {}
+    outputs = (args.out_json, args.out_csv, args.out_md, args.out_png, args.rec_md, args.rec_json,
+               *(d for d in curve_dirs.values() if d))
     with atomic_outputs(*outputs):
         write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))
         write_text(args.out_csv, table.to_csv(index=False))
@@ -62,6 +71,12 @@ def main(argv=None) -> int:
         write_bytes(args.out_png, leaderboard.pareto_png(table))
         write_text(args.rec_md, recommendation)
         write_json(args.rec_json, recs)
+        for (dataset, name), frames in curves.items():
+            for curve, folder in curve_dirs.items():
+                if folder:
+                    path = Path(folder) / dataset / f"{name}.csv"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    write_text(path, frames[curve].to_csv(index=False))
     print(markdown)
     print(recommendation)
     return 0

@@ -386,6 +386,28 @@ def test_auroc_and_average_precision_known_answers():
     assert auroc(np.array([0, 1, 1, 0]), only_two) == 1.0  # class 2 absent: the mean over classes 0 and 1
 
 
+def test_macro_curves_average_the_classes_and_match_auroc():
+    """Check roc_points / pr_points: more than two classes, the mean of the one-vs-rest curves (a perfect ranking
+    gives TPR 1 and precision 1 everywhere past 0); the area under the sampled ROC is the AUROC (to the grid's
+    resolution); with every score tied the precision is the class prevalence at every recall."""
+    from textcls.eval.curves import pr_points, roc_points
+    from textcls.eval.evaluation import auroc
+
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    perfect = np.eye(3)[labels] * 0.7 + 0.1
+    assert all(p["tpr"] == 1.0 for p in roc_points(labels, perfect)[1:])
+    assert all(p["precision"] == 1.0 for p in pr_points(labels, perfect))
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 600)
+    probs = rng.dirichlet(np.ones(4), 600) * 0.9 + np.eye(4)[y] * 0.1
+    roc = roc_points(y, probs)
+    area = np.trapezoid([p["tpr"] for p in roc], [p["fpr"] for p in roc])
+    assert area == pytest.approx(auroc(y, probs), abs=2e-3)
+    binary = (rng.random(600) < 0.3).astype(int)
+    tied = np.full((600, 2), 0.5)  # one threshold: every recall has the prevalence as its precision
+    assert {p["precision"] for p in pr_points(binary, tied)[1:]} == {round(binary.mean(), 6)}  # recall 0: 1 by convention
+
+
 def test_uncertainty_metrics_report_auroc_with_a_bootstrap_interval():
     """Check that uncertainty_metrics carries auroc / average_precision and their intervals (bootstrap_ci of the
     same functions, same seed), the value inside its interval."""

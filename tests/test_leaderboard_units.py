@@ -474,3 +474,23 @@ def test_to_markdown_shows_auroc_next_to_the_other_quality_metrics():
             if line.startswith("| ") and not line.startswith("| model")}
     assert {name.split(" ")[0]: row[cells.index("auroc")] for name, row in rows.items()} == \
         {"a": "0.9512", "b": "0.8123", "c": "0.7001"}
+
+
+def test_curves_of_an_entry_are_its_roc_and_pr_from_the_saved_probabilities(tmp_path):
+    """Check curves() against hand-computed points of a binary case (positives at .9 and .4, negatives at .6 and
+    .1): interpolated precision 1 up to recall .5, then 2/3; TPR .5 at FPR .25 and 1 from FPR .75; 101 points
+    each; a missing predictions file names the stage to run."""
+    path = tmp_path / "toy" / "m.parquet"
+    path.parent.mkdir(parents=True)
+    probs = [[0.1, 0.9], [0.6, 0.4], [0.4, 0.6], [0.9, 0.1]]
+    pq.write_table(pa.table({"row": [0, 1, 2, 3], "label": [1, 1, 0, 0], "pred": [1, 0, 1, 0], "probs": probs}), path)
+    got = leaderboard.curves(tmp_path, "toy", "m")
+    roc, pr = got["roc"], got["pr"]
+    assert list(roc.columns) == ["fpr", "tpr"] and list(pr.columns) == ["recall", "precision"]
+    assert len(roc) == len(pr) == 101
+    at = roc.set_index("fpr")["tpr"]
+    assert (at[0.25], at[0.75], at[1.0]) == (0.5, 1.0, 1.0)
+    prec = pr.set_index("recall")["precision"]
+    assert (prec[0.0], prec[0.5], prec[0.51], prec[1.0]) == (1.0, 1.0, round(2 / 3, 6), round(2 / 3, 6))
+    with pytest.raises(TextclsError, match="dvc repro evaluate"):
+        leaderboard.curves(tmp_path, "toy", "absent")

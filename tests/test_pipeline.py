@@ -71,6 +71,9 @@ def test_repro_builds_every_stage_and_a_leaderboard(repo):
     assert not list((repo / "models/toy/tiny").glob("*.bin"))
     # the toy classes are separable by vocabulary: the baseline must learn them
     assert board["toy"]["tfidf"]["accuracy"] > 0.9
+    for curve, columns in (("roc", "fpr,tpr"), ("pr", "recall,precision")):  # one curve file per declared entry
+        assert sorted(p.stem for p in (repo / "plots" / curve / "toy").glob("*.csv")) == sorted(ENTRIES)
+        assert (repo / "plots" / curve / "toy" / "tiny.csv").read_text().splitlines()[0] == columns
     markdown = (repo / "metrics/leaderboard.md").read_text()
     assert "| tiny " in markdown and "tiny_kd (distilled from tiny2)" in markdown and "tinylm (LLM, few-shot)" in markdown
 

@@ -134,6 +134,23 @@ def correct_predictions(predictions_dir: Path, dataset: str, model: str) -> pd.S
     return frame["label"] == frame["pred"]
 
 
+def curves(predictions_dir: Path, dataset: str, model: str) -> dict[str, pd.DataFrame]:
+    """``{"roc": fpr/tpr rows, "pr": recall/precision rows}`` of one entry, from its saved test probabilities
+    (:func:`textcls.eval.curves.roc_points` / ``pr_points``: binary, the positive class; more, macro)."""
+    import numpy as np
+
+    from textcls.eval import curves as curve_points
+
+    path = Path(predictions_dir) / dataset / f"{model}.parquet"
+    if not path.is_file():
+        raise TextclsError(f"{path} not found. Fix: run `dvc repro evaluate` first.")
+    table = pq.read_table(path, columns=["label", "probs"])
+    labels = table.column("label").to_numpy()
+    probs = np.stack(table.column("probs").to_numpy(zero_copy_only=False)).astype(np.float64)
+    return {"roc": pd.DataFrame(curve_points.roc_points(labels, probs)),
+            "pr": pd.DataFrame(curve_points.pr_points(labels, probs))}
+
+
 def paired_comparison(correct_a: pd.Series, correct_b: pd.Series, resamples: int, seed: int, alpha: float,
                       what: str = "the two models") -> dict:
     """Accuracy of A minus B on the test examples both scored (e.g. an LLM's subsample): paired bootstrap
