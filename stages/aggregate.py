@@ -3,9 +3,12 @@ a Pareto plot of accuracy vs CPU latency (PNG), and a recommendation (Markdown, 
 model under the deployment constraints in ``recommend:``, the runner-up and why.
 
     python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR PREDICTIONS_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
-        REC_MD REC_JSON [--roc-dir DIR] [--pr-dir DIR] [--params params.yaml]
+        REC_MD REC_JSON [--roc-dir DIR] [--pr-dir DIR] [--prepared-dir DIR --errors-md FILE --length-dir DIR] \
+        [--params params.yaml]
 
-With ``--roc-dir`` / ``--pr-dir`` it also writes every entry's ROC and precision-recall curve (from its saved
+With ``--prepared-dir`` and ``--errors-md`` / ``--length-dir`` it writes the error analysis of every entry
+(``textcls.report.errors``: most confident mistakes, most confused class pairs, accuracy by text length) as one
+Markdown report and per-entry plot rows. With ``--roc-dir`` / ``--pr-dir`` it also writes every entry's ROC and precision-recall curve (from its saved
 test probabilities) as ``DIR/<dataset>/<entry>.csv``, for `dvc plots`.
 
 Each model is compared with its dataset's best on the same test examples (paired bootstrap
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from textcls.report import leaderboard
 
-from textcls.report import recommend
+from textcls.report import errors, recommend
 from textcls.cli import run
 from textcls.io import atomic_outputs, write_bytes, write_json, write_text
 from textcls.config.params import declared_entries, load_params
@@ -34,8 +37,14 @@ def main(argv=None) -> int:
         parser.add_argument(name)
     parser.add_argument("--roc-dir", help="write each entry's ROC curve to ROC_DIR/<dataset>/<entry>.csv")
     parser.add_argument("--pr-dir", help="write each entry's precision-recall curve to PR_DIR/<dataset>/<entry>.csv")
+    parser.add_argument("--prepared-dir", help="the prepared data sets (their test texts), for the error analysis")
+    parser.add_argument("--errors-md", help="write the error analysis of every entry here (needs --prepared-dir)")
+    parser.add_argument("--length-dir", help="write each entry's accuracy by text length to "
+                                             "LENGTH_DIR/<dataset>/<entry>.csv (needs --prepared-dir)")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
+    if (args.errors_md or args.length_dir) and not args.prepared_dir:
+        parser.error("--errors-md and --length-dir need --prepared-dir (the test texts)")
 
     params = load_params(args.params)
     cfg = params.aggregate
@@ -61,8 +70,10 @@ def main(argv=None) -> int:
     curve_dirs = {"roc": args.roc_dir, "pr": args.pr_dir}
     curves = {(e.dataset, e.name): leaderboard.curves(args.predictions_dir, e.dataset, e.name)
               for e in entries} if any(curve_dirs.values()) else {}
+    analysis = (errors.analyse(entries, Path(args.predictions_dir), Path(args.prepared_dir))
+                if args.errors_md or args.length_dir else [])
     outputs = (args.out_json, args.out_csv, args.out_md, args.out_png, args.rec_md, args.rec_json,
-               *(d for d in curve_dirs.values() if d))
+               *(d for d in (*curve_dirs.values(), args.errors_md, args.length_dir) if d))
     with atomic_outputs(*outputs):
         write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))
         write_text(args.out_csv, table.to_csv(index=False))
@@ -77,6 +88,12 @@ def main(argv=None) -> int:
                     path = Path(folder) / dataset / f"{name}.csv"
                     path.parent.mkdir(parents=True, exist_ok=True)
                     write_text(path, frames[curve].to_csv(index=False))
+        if args.errors_md:
+            write_text(args.errors_md, errors.to_markdown(analysis))
+        for result in analysis if args.length_dir else []:
+            path = Path(args.length_dir) / result.dataset / f"{result.entry}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, errors.length_rows(result).to_csv(index=False))
     print(markdown)
     print(recommendation)
     return 0
