@@ -165,12 +165,14 @@ def plots_section(base_rev: str, changed: Sequence[str], deleted: Sequence[str] 
 def build_report(base_rev: str, params_diff_md: str, metrics_diff_md: str, leaderboard_md: str | None,
                  recommendation_md: str | None, changed_plots: Sequence[str], stale_stages: Sequence[str],
                  deleted_plots: Sequence[str] = (), hardware_changed: bool = False,
-                 dvc_warnings: Sequence[str] = ()) -> str:
+                 dvc_warnings: Sequence[str] = (), changes_md: str | None = None) -> str:
     """The whole pull-request comment, deterministic for given inputs.
 
     ``leaderboard_md`` / ``recommendation_md`` are the files' text (None: missing; the recommendation
     section is then left out). ``hardware_changed``: metrics/hardware.json differs from the base, so
-    latency changes come from the machine as much as from the code.
+    latency changes come from the machine as much as from the code. ``changes_md``
+    (:func:`textcls.report.pr_changes.to_markdown`): the quality changes with their paired tests and the latency
+    changes beyond run-to-run noise; given, it leads the report and the full metrics diff is collapsed.
     """
     head = "\n\n".join(part for part in (
         f"# textcls-bench report: changes vs `{base_rev}`",
@@ -188,7 +190,14 @@ def build_report(base_rev: str, params_diff_md: str, metrics_diff_md: str, leade
     rest = len("\n\n".join([head, params, board, recommendation, plots])) + len(note) + 100
     metrics = diff_section("Metrics changed", metrics_diff_md, "No metric changed.", note, MAX_CHARS - rest,
                            f"dvc metrics diff {base_rev} --md --precision 4")
-    sections = [head, params, metrics, board, recommendation, plots]
+    if changes_md is not None:
+        body = metrics.split("\n", 1)[1].strip() if "\n" in metrics else ""
+        if note:  # the hardware note stays in sight, above the collapsed table
+            body = body.replace(note, "").strip()
+        metrics = "\n\n".join(part for part in (
+            "## All metric changes", note, f"<details><summary>The full `dvc metrics diff {base_rev}` "
+            f"(latency fields move run to run)</summary>\n\n{body}\n\n</details>") if part)
+    sections = [head, changes_md or "", params, metrics, board, recommendation, plots]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
@@ -296,4 +305,49 @@ def gather(base: str, cwd: Path | str = ".") -> dict:
         "stale_stages": stale_stages(_status(dvc("status", "--json"))),
         "hardware_changed": bool(changed_files(base, [HARDWARE_JSON], root)),
         "dvc_warnings": warnings,
+        "changes_md": changes_markdown(base, root),
     }
+
+
+def changes_markdown(base: str, root: Path) -> str:
+    """The quality and latency changes against ``base`` (:mod:`textcls.report.pr_changes`): eval and benchmark
+    JSONs of both runs, and for the paired tests the per-example predictions (the base's from the DVC cache)."""
+    from textcls.report import pr_changes
+
+    listed = _git(["ls-tree", "-r", "--name-only", base, "--", "metrics"], root)
+    paths = set(listed.stdout.split()) if listed.returncode == 0 else set()
+    paths |= {str(p.relative_to(root)) for p in (root / "metrics").glob("*/*/*.json")}
+
+    def at_base(path: str) -> str | None:
+        proc = _git(["show", f"{base}:{path}"], root)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def here(path: str) -> str | None:
+        return (root / path).read_text(encoding="utf-8") if (root / path).is_file() else None
+
+    def paired(entry: str) -> str:
+        import io
+
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        path = f"data/predictions/{entry}.parquet"
+
+        def correct(table) -> pd.Series:
+            frame = table.to_pandas().set_index("row").sort_index()
+            return frame["label"] == frame["pred"]
+
+        if not (root / path).is_file():
+            return f"no paired test: `{path}` is missing here (run `dvc repro`)"
+        try:
+            import dvc.api
+
+            with dvc.api.open(path, repo=str(root), rev=base, mode="rb") as f:
+                old = pq.read_table(io.BytesIO(f.read()), columns=["row", "label", "pred"])
+        except Exception:  # noqa: BLE001 - not in the cache, no remote, not tracked at base: say so, go on
+            return "no paired test: the base run's predictions are not in the DVC cache (`dvc pull`)"
+        return pr_changes.paired_text(correct(old), correct(pq.read_table(root / path, columns=["row", "label", "pred"])))
+
+    changes = pr_changes.compare(pr_changes.read_run(at_base, sorted(paths)), pr_changes.read_run(here, sorted(paths)),
+                                 paired)
+    return pr_changes.to_markdown(changes, base)
