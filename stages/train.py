@@ -11,11 +11,12 @@ METRICS gets training time, parameter count and validation scores.
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from textcls import kinds
 
-from textcls.serving import runtime
+from textcls.serving import gpus, runtime
 from textcls.cli import run
 from textcls.io import atomic_dir, atomic_outputs, write_json
 from textcls.config.params import load_params, lookup, training_seed
@@ -42,6 +43,10 @@ def main(argv=None) -> int:
     tokenized = Path(args.tokenized_dir)
     checkpoints = Path(args.checkpoints or f"checkpoints/{args.dataset}/{args.model}")
     kind = kinds.get(model.kind)
+    if kind.uses_torch:  # train.multi_gpu: ddp on several GPUs: this stage again, once per GPU, under accelerate
+        code = gpus.run_ddp(model.train.multi_gpu, __file__, list(sys.argv[1:] if argv is None else argv))
+        if code is not None:
+            return code
     with atomic_outputs(args.metrics, args.live_dir), atomic_dir(args.model_dir) as out:
         metrics = kind.train(tokenized, model, seed, out, checkpoints, Path(args.live_dir))
         # what this model was trained with, so experiment summaries can tell fresh results from stale ones

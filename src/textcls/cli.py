@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from textcls.errors import TextclsError
@@ -15,6 +16,9 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     logging.basicConfig(level=os.environ.get("TEXTCLS_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
+        from textcls.serving import gpus  # several GPUs: this GPU stage gets one of its own (no-op otherwise)
+
+        gpus.assign_for_stage(Path(sys.argv[0]).stem)
         return main(argv)
     except TextclsError as err:
         print(f"error: {err}", file=sys.stderr)

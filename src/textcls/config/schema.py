@@ -28,6 +28,7 @@ PRECISIONS = get_args(Precision)
 Sampling = Literal["group_by_length", "random"]
 SAMPLING = get_args(Sampling)
 Device = Literal["auto", "cpu", "cuda"]
+MultiGpu = Literal["one_per_job", "ddp"]  # several GPUs: one per stage process | one training on all (DDP)
 ServingDevice = Literal["cpu", "gpu"]
 SERVING_DEVICES = get_args(ServingDevice)
 Objective = Literal["accuracy", "p95_ms", "cost_per_1k_texts_usd"]
@@ -113,6 +114,7 @@ class TrainParams:
     seed: Optional[Int] = Field(None, ge=0)  # training seed (head init, data order); null = base.seed
     sampling: Sampling = "group_by_length"  # batches of similar lengths (less padding, seeded) | random
     deterministic: Bool = False  # bitwise-repeatable GPU kernels (torch deterministic algorithms; slower)
+    multi_gpu: MultiGpu = "one_per_job"  # several GPUs: each stage process gets one | ddp: one training on all
 
 
 @schema
