@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test lint status report params docs mutation clean-venv
+.PHONY: setup repro test lint status report params docs mutation clean-venv gpu-check
 
 $(BIN)/.installed: requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,13 @@ $(BIN)/.installed-dev: requirements-dev.txt | $(BIN)/.installed
 
 mutation: setup $(BIN)/.installed-dev
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python scripts/mutation.py $(MUTATE) $(if $(MUTATION_TESTS),--tests $(MUTATION_TESTS))
+
+# The one-command GPU check (docs/gpu.md): every GPU path on this machine's CUDA PyTorch stack, ~10 min, report in
+# reports/gpu/. Runs with any python that has torch + transformers (not the venv: nothing here creates it);
+# `make gpu-check PYTHON=python3 GPU_CHECK_ARGS="--steps 100"`. Without a GPU it exits at once: "no CUDA device".
+GPU_CHECK_ARGS ?=
+gpu-check:
+	$(PYTHON) scripts/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -128,7 +128,16 @@ def _left_alone(environ: MutableMapping[str, str]) -> bool:
 def assign_for_stage(stage: str, environ: MutableMapping[str, str] = os.environ, count: int | None = None,
                      folder: Path | None = None, poll_s: float = 2.0) -> GpuClaim | None:
     """Give a GPU stage process one GPU of its own (see the module docstring); None where nothing was done."""
-    if stage not in GPU_STAGES or _left_alone(environ):
+    if stage not in GPU_STAGES:
+        return None
+    return assign_one(f"stage {stage}", environ, count, folder, poll_s)
+
+
+def assign_one(what: str, environ: MutableMapping[str, str] = os.environ, count: int | None = None,
+               folder: Path | None = None, poll_s: float = 2.0) -> GpuClaim | None:
+    """With several GPUs (and CUDA_VISIBLE_DEVICES, a launcher and TEXTCLS_GPU_ASSIGN=off all absent): lock one
+    free GPU for this process's lifetime and make it the only one CUDA sees. None where nothing was done."""
+    if _left_alone(environ):
         return None
     total = physical_gpu_count() if count is None else count
     if total <= 1:
@@ -137,8 +146,8 @@ def assign_for_stage(stage: str, environ: MutableMapping[str, str] = os.environ,
     environ["CUDA_VISIBLE_DEVICES"] = held.visible_devices
     environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     _HELD.append(held)
-    logger.info("stage %s runs on GPU %s of %d (CUDA_VISIBLE_DEVICES; lock held until it exits)",
-                stage, held.visible_devices, total)
+    logger.info("%s runs on GPU %s of %d (CUDA_VISIBLE_DEVICES; lock held until it exits)",
+                what, held.visible_devices, total)
     return held
 
 
