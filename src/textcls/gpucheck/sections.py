@@ -265,7 +265,7 @@ def benchmark_variant(variant: str, model_dir: Path, arch: Architecture, setting
                                        size * settings.seq_len * settings.throughput_calls, took)
             throughput[str(size)] = {k: round(v, 1) for k, v in speed.items()}
     memory = meter.values()
-    del backend
+    backend = None  # noqa: F841  (free the model before the next variant)
     _free(settings.device)
     return {"prepare_s": round(prepare_s, 3), "batch1_ms": stats.to_dict(), "throughput": throughput,
             "memory": memory}
