@@ -12,6 +12,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # read pip's configuration: PIP_FIND_LINKS (where a local torch wheel lies) is passed on as UV_FIND_LINKS.
 UV_VERSION := 0.13.9
 $(BIN)/.installed: requirements.txt requirements-nodeps.txt requirements.lock pyproject.toml
+	@mkdir -p $(VENV) && date +%s.%N > $(VENV)/.setup-start
 	$(PYTHON) -m venv $(VENV)
 	if $(BIN)/pip install --quiet uv==$(UV_VERSION); then \
 	  if [ -n "$$PIP_FIND_LINKS" ] && [ -z "$$UV_FIND_LINKS" ]; then export UV_FIND_LINKS="$$PIP_FIND_LINKS"; fi; \
@@ -21,12 +22,15 @@ $(BIN)/.installed: requirements.txt requirements-nodeps.txt requirements.lock py
 	|| { echo "uv install failed: installing with pip"; \
 	     $(BIN)/pip install -r requirements.txt -c requirements.lock \
 	     && $(BIN)/pip install --no-deps -r requirements-nodeps.txt -c requirements.lock; }
+	@# how long this took, for the run-time report of the next `make repro` (scripts/repro.py reads it once)
+	@$(BIN)/python -c "import sys, time; print(round(time.time() - float(open(sys.argv[1]).read()), 1))" \
+	  $(VENV)/.setup-start > $(VENV)/.setup-seconds && rm -f $(VENV)/.setup-start
 	touch $@
 
 setup: $(BIN)/.installed
 
 repro: setup
-	python scripts/repro.py
+	python scripts/repro.py --times-json reports/run_times.json
 	python scripts/render_results.py
 	@echo; cat metrics/leaderboard.md
 	@echo; cat metrics/recommendation.md

@@ -202,3 +202,34 @@ def test_experiments_block_comes_from_the_experiment_reports(render, project, ca
     assert "**Learning rate** (2 experiments on commit(s) abc1234, def5678; epochs 2, batch_size 32;" in text
     assert "| toy | tiny | 0.9123 | 0.0001 |" in text and "# Learning rate" not in text
     assert "**Seeds** (1 experiments on commit(s) aaa0001; epochs 3;" in text and "| toy | tiny | 0.9 ± 0.01 |" in text
+
+
+def test_run_times_block_comes_from_the_run_times_report(render, project, capsys):
+    """Check the run-times block against a known report: total in s and min, families summed slowest first
+    with their shares, the time outside stages, the five slowest stages, the machine; a missing report is one
+    error naming what writes it."""
+    page = project / "times.md"
+    page.write_text("x\n<!-- BEGIN generated:run_times -->\n<!-- END generated:run_times -->\n")
+    assert render.main(["--root", str(project), str(page)]) == 2
+    assert "reports/run_times.json is missing. Fix: `make repro` writes it." in capsys.readouterr().err
+    (project / "reports").mkdir(exist_ok=True)
+    stages = {"train@a-m": 300.0, "benchmark@a-m": 150.0, "train@b-m": 100.0, "benchmark@b-m": 50.0,
+              "prepare@a": 20.0, "aggregate": 10.0}
+    (project / "reports" / "run_times.json").write_text(json.dumps(
+        {"stages": stages, "total_s": 640.0, "unchanged": 1, "restored": 2, "setup_s": None}))
+    assert render.main(["--root", str(project), str(page)]) == 0
+    text = page.read_text()
+    assert "**640 s (10 min 40 s)**" in text and "6 stages run, 1 unchanged, 2 restored" in text
+    assert "(building `.venv` not included)" in text
+    assert "| train | 2 | 400 s | 62 % |" in text and "| benchmark | 2 | 200 s | 31 % |" in text
+    assert text.index("| train |") < text.index("| benchmark |") < text.index("| prepare |")
+    assert "| outside stages (DVC itself) |  | 10 s | 2 % |" in text
+    assert ("Slowest stages: `train@a-m` 300 s, `benchmark@a-m` 150 s, `train@b-m` 100 s, `benchmark@b-m` 50 s, "
+            "`prepare@a` 20 s.") in text
+    assert "usable of" in text  # the machine of metrics/hardware.json
+
+    (project / "reports" / "run_times.json").write_text(json.dumps(
+        {"stages": stages, "total_s": 640.0, "unchanged": 0, "restored": 0, "setup_s": 44.6}))
+    assert render.main(["--root", str(project), str(page)]) == 0
+    assert ("building `.venv` before it (`make setup`) took 45 s, so `make repro` on a fresh clone took 685 s "
+            "(11 min 25 s).") in page.read_text()

@@ -251,5 +251,41 @@ def render_experiments(inputs: Inputs) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_minutes(secs: float) -> str:
+    minutes, rest = divmod(round(secs), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def render_run_times(inputs: Inputs) -> str:
+    """How long the committed run's stages took (``reports/run_times.json``, written by ``make repro``), per stage
+    family and the slowest stages, on the machine of ``metrics/hardware.json`` (the same run wrote both)."""
+    import json
+    from collections import defaultdict
+
+    path = inputs.metrics.parent / "reports" / "run_times.json"
+    if not path.is_file():
+        raise RenderError(f"{path} is missing. Fix: `make repro` writes it.")
+    rec = json.loads(path.read_text(encoding="utf-8"))
+    stages, total = rec["stages"], rec["total_s"]
+    families: dict[str, list[float]] = defaultdict(list)
+    for name, secs in stages.items():
+        families[name.split("@")[0]].append(secs)
+    rows = [[family, str(len(v)), f"{sum(v):.0f} s", f"{100 * sum(v) / total:.0f} %"]
+            for family, v in sorted(families.items(), key=lambda kv: -sum(kv[1]))]
+    rows.append(["outside stages (DVC itself)", "", f"{max(total - sum(stages.values()), 0.0):.0f} s",
+                 f"{100 * max(total - sum(stages.values()), 0.0) / total:.0f} %"])
+    slowest = ", ".join(f"`{name}` {secs:.0f} s" for name, secs in sorted(stages.items(), key=lambda kv: -kv[1])[:5])
+    lines = [STAMP.replace("from params.yaml and metrics/", "from reports/run_times.json and metrics/hardware.json"),
+             "", f"The pipeline of the committed run took **{total:.0f} s ({format_minutes(total)})** on "
+                 f"{machine(inputs.hardware)}: {len(stages)} stages run, {rec['unchanged']} unchanged, "
+                 f"{rec['restored']} restored from the run cache"
+                 + (f"; building `.venv` before it (`make setup`) took {rec['setup_s']:.0f} s, so `make repro` on a "
+                    f"fresh clone took {total + rec['setup_s']:.0f} s ({format_minutes(total + rec['setup_s'])})."
+                    if rec.get("setup_s") is not None else " (building `.venv` not included)."),
+             "", *table(["stage family", "stages", "time", "share"], ["---", "---:", "---:", "---:"], rows),
+             "", f"Slowest stages: {slowest}."]
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS = {"results": render_results, "recommendation": render_recommendation, "significance": render_significance,
-             "experiments": render_experiments}
+             "experiments": render_experiments, "run_times": render_run_times}
