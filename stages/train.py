@@ -43,7 +43,9 @@ def main(argv=None) -> int:
     tokenized = Path(args.tokenized_dir)
     checkpoints = Path(args.checkpoints or f"checkpoints/{args.dataset}/{args.model}")
     kind = kinds.get(model.kind)
-    if kind.uses_torch:  # train.multi_gpu: ddp on several GPUs: this stage again, once per GPU, under accelerate
+    # train.multi_gpu: ddp on several GPUs: this stage again, once per GPU, under accelerate (kinds without
+    # train params, e.g. a plugin's, train in this process)
+    if kind.uses_torch and model.train is not None:
         code = gpus.run_ddp(model.train.multi_gpu, __file__, list(sys.argv[1:] if argv is None else argv))
         if code is not None:
             return code
