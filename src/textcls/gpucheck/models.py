@@ -167,15 +167,16 @@ def measured_matmul_peak(device: str, size: int, iterations: int) -> float:
     b = torch.randn(size, size, device=device, dtype=dtype)
     for _ in range(3):
         a @ b
-    _sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(iterations):
         a @ b
-    _sync(device)
+    synchronize(device)
     return 2.0 * size**3 * iterations / (time.perf_counter() - start)
 
 
-def _sync(device: str) -> None:
+def synchronize(device: str) -> None:
+    """Wait for the GPU's queued work (no-op on CPU), so a clock brackets finished work."""
     if device == "cuda":
         import torch
 

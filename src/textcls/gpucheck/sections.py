@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textcls.gpucheck.models import (Architecture, SyntheticTask, batch_inputs, forward_flops, mfu,
+from textcls.gpucheck.models import (Architecture, SyntheticTask, batch_inputs, forward_flops, mfu, synchronize,
                                      training_flops_per_step)
 
 
@@ -51,13 +51,6 @@ class CheckSettings:
                    determinism_steps=3)
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        torch.cuda.synchronize()
-
-
 class _Rows:
     """A torch dataset of synthetic rows, as the Trainer's default collator stacks them."""
 
@@ -84,13 +77,13 @@ def _step_timer(device: str, skip: int):
 
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step == skip:
-                _sync(device)
+                synchronize(device)
                 self.started = time.perf_counter()
             elif state.global_step > skip:
                 self.timed = state.global_step - skip
 
         def on_train_end(self, args, state, control, **kwargs):
-            _sync(device)
+            synchronize(device)
             self.ended = time.perf_counter()
 
     return StepTimer()
@@ -237,13 +230,14 @@ def benchmark_variant(variant: str, model_dir: Path, arch: Architecture, setting
     from textcls.threads import thread_setting
 
     rng = np.random.default_rng(settings.seed)
-    lengths = rng.integers(max(2, settings.seq_len // 8), settings.seq_len + 1, size=64)
-    singles = []
-    for n in lengths:  # batch-1 requests of realistic, varying lengths
-        ids = rng.integers(10, vocab_size, size=(1, int(n)))
+    def random_batch(rows: int, length: int) -> dict:
+        ids = rng.integers(10, vocab_size, size=(rows, length))
         if arch.eos_id is not None:
-            ids[0, -1] = arch.eos_id
-        singles.append(batch_inputs(arch, ids))
+            ids[:, -1] = arch.eos_id
+        return batch_inputs(arch, ids)
+
+    lengths = rng.integers(max(2, settings.seq_len // 8), settings.seq_len + 1, size=64)
+    singles = [random_batch(1, int(n)) for n in lengths]  # batch-1 requests of realistic, varying lengths
     with MemoryMeter(settings.device) as meter:
         backend, prepare_s = backends.build(variant, model_dir, settings.device, thread_setting(), workdir,
                                             list(arch.input_names))
@@ -252,10 +246,7 @@ def benchmark_variant(variant: str, model_dir: Path, arch: Architecture, setting
         stats = latency.RepeatedLatency.from_sequence(seconds, settings.latency_repeats)
         throughput = {}
         for size in settings.batch_sizes:
-            ids = rng.integers(10, vocab_size, size=(size, settings.seq_len))
-            if arch.eos_id is not None:
-                ids[:, -1] = arch.eos_id
-            batch = batch_inputs(arch, ids)
+            batch = random_batch(size, settings.seq_len)
             backend(batch)  # warm-up at this shape
             start = time.perf_counter()
             for _ in range(settings.throughput_calls):

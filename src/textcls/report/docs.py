@@ -272,8 +272,8 @@ def render_run_times(inputs: Inputs) -> str:
         families[name.split("@")[0]].append(secs)
     rows = [[family, str(len(v)), f"{sum(v):.0f} s", f"{100 * sum(v) / total:.0f} %"]
             for family, v in sorted(families.items(), key=lambda kv: -sum(kv[1]))]
-    rows.append(["outside stages (DVC itself)", "", f"{max(total - sum(stages.values()), 0.0):.0f} s",
-                 f"{100 * max(total - sum(stages.values()), 0.0) / total:.0f} %"])
+    outside = max(total - sum(stages.values()), 0.0)
+    rows.append(["outside stages (DVC itself)", "", f"{outside:.0f} s", f"{100 * outside / total:.0f} %"])
     slowest = ", ".join(f"`{name}` {secs:.0f} s" for name, secs in sorted(stages.items(), key=lambda kv: -kv[1])[:5])
     lines = [STAMP.replace("from params.yaml and metrics/", "from reports/run_times.json and metrics/hardware.json"),
              "", f"The pipeline of the committed run took **{total:.0f} s ({format_minutes(total)})** on "
