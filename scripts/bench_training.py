@@ -1,12 +1,15 @@
 """Training speed: the reference recipe (every example padded to max_length, random order) vs this
-pipeline's (padding per batch, batches of similar lengths: `train.sampling`), with per-batch padding
-alone in between; same machine, model, data, epochs and seed. Prints a table and the ratio; also tokenization
-throughput of a fast tokenizer on the full SST-2 train file.
+pipeline's (padding per batch, batches of similar lengths: `train.sampling`), with per-batch padding alone and
+Trainer's length-grouped sampler in between; same machine, model, data, epochs and seed. Prints a table, the
+ratio of the pipeline's recipe to the reference with the accuracy difference on the same test rows, real tokens/s
+as a fraction of the machine's measured fp32 matmul peak (6 N FLOPs per token, N = non-embedding parameters),
+and the tokenization throughput of a fast tokenizer on the full SST-2 train file.
 
     python scripts/bench_training.py [--dataset ag_news] [--model minilm] [--epochs 2] [--rows N]
+                                     [--recipes reference,bucket]
 
 Reads the pipeline's tokenized data (`dvc repro tokenize@<dataset>-<model>` first) and the model's
-params (lr, batch size, seed) from params.yaml. Each recipe trains in its own process, so its peak
+params (lr, batch size, seed, sampling) from params.yaml. Each recipe trains in its own process, so its peak
 memory is its own. A benchmark, not a test: the numbers depend on the machine and its load.
 """
 
@@ -29,10 +32,14 @@ from textcls.errors import TextclsError
 from textcls.io import read_json
 from textcls.config.params import load_params, lookup, training_seed
 from textcls.data.tokenization import effective_max_length, read_split, tokenize_texts
+from textcls.gpucheck.models import measured_matmul_peak
+from textcls.training import sampling
 
 RECIPES = {"reference": "pad every example to max_length, random order",
            "dynamic": "pad each batch to its longest example, random order",
-           "pipeline": "pad each batch to its longest example, train.sampling order (group_by_length)"}
+           "group_by_length": "pad each batch to its longest example, Trainer's length-grouped order",
+           "bucket": "pad each batch to its longest example, strict length buckets in random order"}
+SAMPLING = {"reference": "random", "dynamic": "random", "group_by_length": "group_by_length", "bucket": "bucket"}
 
 
 def train_once(args) -> dict:
@@ -55,15 +62,15 @@ def train_once(args) -> dict:
     clf = models.load_classifier(model.source, meta["label_names"])
     padding = {"padding": "max_length", "max_length": meta["max_length"]} if args.recipe == "reference" else {}
     cfg = model.train
-    trainer = Trainer(model=clf, data_collator=DataCollatorWithPadding(tokenizer, **padding),
+    trainer_type = sampling.trainer_class(Trainer, SAMPLING[args.recipe])
+    trainer = trainer_type(model=clf, data_collator=DataCollatorWithPadding(tokenizer, **padding),
                       train_dataset=Dataset.from_pandas(train, preserve_index=False),
                       args=TrainingArguments(output_dir="/tmp/textcls-bench-training", learning_rate=cfg.lr,
                                              per_device_train_batch_size=cfg.batch_size, num_train_epochs=args.epochs,
                                              warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
                                              seed=training_seed(params, model), save_strategy="no", report_to=[],
                                              use_cpu=True, disable_tqdm=True, logging_strategy="no",
-                                             train_sampling_strategy=cfg.sampling if args.recipe == "pipeline"
-                                             else "random"))
+                                             train_sampling_strategy=sampling.hf_strategy(SAMPLING[args.recipe])))
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
@@ -74,6 +81,7 @@ def train_once(args) -> dict:
     return {"recipe": args.recipe, "rows": len(train), "epochs": args.epochs, "threads": threads,
             "wall_s": round(seconds, 1), "samples_per_s": round(len(train) * args.epochs / seconds, 2),
             "real_tokens_per_s": round(real_tokens / seconds, 1),
+            "non_embedding_params": int(clf.num_parameters(exclude_embeddings=True)),
             "test_accuracy": round(float((np.argmax(scored.predictions, axis=-1) == scored.label_ids).mean()), 4),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
@@ -99,14 +107,23 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--rows", type=int, default=0, help="training rows (default: the whole train split)")
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--recipes", default=",".join(RECIPES),
+                        help=f"comma-separated, of {', '.join(RECIPES)} (reference and the pipeline's always run)")
     parser.add_argument("--recipe", choices=RECIPES, help=argparse.SUPPRESS)  # internal: one recipe, JSON out
     args = parser.parse_args(argv)
     if args.recipe:
         print(json.dumps(train_once(args)))
         return 0
 
+    params = load_params(args.params)
+    pipeline = lookup(params.models, args.model, "models", args.params).train.sampling
+    pipeline = pipeline if pipeline != "random" else "dynamic"
+    unknown = sorted(set(args.recipes.split(",")) - set(RECIPES))
+    if unknown:
+        raise TextclsError(f"unknown recipe(s) {unknown}. Fix: --recipes takes {', '.join(RECIPES)}.")
+    chosen = [r for r in RECIPES if r in args.recipes.split(",") or r in ("reference", pipeline)]
     results = []
-    for recipe in RECIPES:
+    for recipe in chosen:
         command = [sys.executable, __file__, "--recipe", recipe, "--dataset", args.dataset, "--model", args.model,
                    "--epochs", str(args.epochs), "--rows", str(args.rows), "--params", args.params]
         proc = subprocess.run(command, capture_output=True, text=True)
@@ -117,10 +134,19 @@ def main(argv=None) -> int:
     print(f"{args.dataset}/{args.model}, {table['rows'].iloc[0]} training rows x {args.epochs:g} epochs, "
           f"{table['threads'].iloc[0]} threads, CPU fp32")
     print(table.drop(columns=["rows", "epochs", "threads"]).to_markdown())
-    ref, ours = table.loc["reference"], table.loc["pipeline"]
-    print(f"\nsamples/s ratio (pipeline / reference): {ours['samples_per_s'] / ref['samples_per_s']:.2f}x; "
+    ref, ours = table.loc["reference"], table.loc[pipeline]
+    print(f"\nsamples/s ratio (pipeline: train.sampling {pipeline} / reference): "
+          f"{ours['samples_per_s'] / ref['samples_per_s']:.2f}x; "
           f"test accuracy {ours['test_accuracy']:.4f} vs {ref['test_accuracy']:.4f} "
-          f"({(ours['test_accuracy'] - ref['test_accuracy']) * 100:+.2f} pt)")
+          f"({(ours['test_accuracy'] - ref['test_accuracy']) * 100:+.2f} pt, {len(table)} recipes on the same test rows)")
+    runtime.configure_threads()
+    peak = measured_matmul_peak("cpu", 2048, 10)  # same threads as the recipes
+    n = int(table["non_embedding_params"].iloc[0])
+    for recipe, row in table.iterrows():
+        achieved = 6 * n * row["real_tokens_per_s"]
+        print(f"{recipe}: {row['real_tokens_per_s']:.0f} real tokens/s x 6 x {n / 1e6:.1f} M non-embedding params = "
+              f"{achieved / 1e9:.1f} GFLOP/s, {achieved / peak:.1%} of the measured fp32 matmul peak "
+              f"({peak / 1e9:.0f} GFLOP/s, 2048^2)")
     tok = tokenization_throughput(args)
     print(f"tokenization: {tok['rows']} rows of {tok['file']} in {tok['seconds']} s = {tok['rows_per_s']} rows/s")
     return 0

@@ -10,6 +10,7 @@ import torch
 
 from textcls.sources import models
 
+from textcls.training import sampling as train_sampling
 from textcls.training import train
 from textcls.errors import TextclsError
 from textcls.config.params import ParamsError, parse_params
@@ -41,8 +42,9 @@ def _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path, sampling="group_by_len
     model = _params(sampling=sampling, batch_size=8)
     args = train._training_args(model, 7, tmp_path / "ckpt", "cpu", "fp32")
     clf = models.load_classifier(str(tiny_bert_dir), ["neg", "pos"])
-    return Trainer(model=clf, args=args, train_dataset=dataset, eval_dataset=dataset,
-                   data_collator=DataCollatorWithPadding(tokenizer))
+    trainer_type = train_sampling.trainer_class(Trainer, sampling)
+    return trainer_type(model=clf, args=args, train_dataset=dataset, eval_dataset=dataset,
+                        data_collator=DataCollatorWithPadding(tokenizer))
 
 
 def test_batches_are_padded_to_their_longest_example_not_max_length(tiny_bert_dir, varied_dataset, tmp_path):
@@ -57,11 +59,17 @@ def test_batches_are_padded_to_their_longest_example_not_max_length(tiny_bert_di
     assert max(widths) <= 64 and min(widths) < max(widths)  # per batch, not one global length
 
 
-def test_length_grouping_is_the_default_and_deterministic_for_a_seed(tiny_bert_dir, varied_dataset, tmp_path):
+def _padding_share(loader, dataset):
+    torch.manual_seed(42)
+    pads = [float(1 - b["attention_mask"].float().mean()) * b["attention_mask"].numel() for b in loader]
+    return sum(pads) / sum(len(dataset[i]["input_ids"]) for i in range(len(dataset)))
+
+
+@pytest.mark.parametrize("strategy", ["bucket", "group_by_length"])
+def test_length_grouping_is_deterministic_for_a_seed(tiny_bert_dir, varied_dataset, tmp_path, strategy):
     """Check that batches group similar lengths (less padding than random order) and the order repeats per seed."""
     tokenizer, dataset = varied_dataset
-    assert _params().train.sampling == "group_by_length"
-    grouped = _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path).get_train_dataloader()
+    grouped = _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path, sampling=strategy).get_train_dataloader()
     plain = _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path, sampling="random").get_train_dataloader()
 
     def order(loader, seed):
@@ -70,13 +78,54 @@ def test_length_grouping_is_the_default_and_deterministic_for_a_seed(tiny_bert_d
 
     assert order(grouped, 42) == order(grouped, 42)
     assert order(grouped, 42) != order(grouped, 43)
+    assert _padding_share(grouped, dataset) < 0.5 * _padding_share(plain, dataset)
 
-    def padding_share(loader):
-        torch.manual_seed(42)
-        pads = [float(1 - b["attention_mask"].float().mean()) * b["attention_mask"].numel() for b in loader]
-        return sum(pads) / sum(len(dataset[i]["input_ids"]) for i in range(len(dataset)))
 
-    assert padding_share(grouped) < 0.5 * padding_share(plain)
+def test_bucket_is_the_default_and_pads_less_than_trainers_length_grouping(tiny_bert_dir, varied_dataset, tmp_path):
+    """Check that the default sampling is strict bucketing, and that on a small train set (where Trainer's
+    mega-batches hold a few batches each) it pads less than group_by_length."""
+    tokenizer, dataset = varied_dataset
+    assert _params().train.sampling == "bucket"
+    loader = {s: _trainer(tiny_bert_dir, tokenizer, dataset, tmp_path, sampling=s).get_train_dataloader()
+              for s in ("bucket", "group_by_length")}
+    assert _padding_share(loader["bucket"], dataset) < 0.7 * _padding_share(loader["group_by_length"], dataset)
+
+
+def test_bucket_sampler_without_noise_cuts_the_sorted_rows_into_shuffled_batches():
+    """Check the known answer with noise 0: the batches are the sorted rows cut every batch_size, each index once,
+    the batch with the longest row first, the short batch last, the middle in a seeded random order."""
+    lengths = [7, 3, 9, 1, 5, 8, 2, 6, 4, 10, 11]  # 11 rows, batch 3: 3 full batches + 2 rows
+    sampler = train_sampling.BucketSampler(lengths, 3, noise=0.0, generator=torch.Generator().manual_seed(0))
+    batches = [sorted(lengths[i] for i in b.tolist()) for b in sampler.batches()]
+    assert sorted(batches[:3]) == [[1, 2, 3], [4, 5, 6], [7, 8, 9]] and batches[3] == [10, 11]
+    assert batches[0] == [7, 8, 9]  # the longest of the full batches first
+    assert sorted(list(sampler)) == list(range(11)) and len(sampler) == 11
+    orders = {tuple(tuple(b) for b in train_sampling.BucketSampler(
+        lengths * 4, 3, noise=0.0, generator=torch.Generator().manual_seed(seed)).batches()) for seed in range(5)}
+    assert len(orders) > 1  # the batch order is random
+
+
+def test_bucket_sampler_noise_varies_the_batches_between_epochs_but_keeps_them_tight():
+    """Check that with noise every epoch has other batches, which still pad far less than random ones."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 60, 400).tolist()
+    sampler = train_sampling.BucketSampler(lengths, 16, generator=torch.Generator().manual_seed(1))
+    first, second = ([frozenset(b.tolist()) for b in sampler.batches()] for _ in range(2))
+    assert set(first) != set(second)
+
+    def padding(batches):  # padded tokens per real token
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches) / sum(lengths)
+
+    random_batches = torch.randperm(400, generator=torch.Generator().manual_seed(1)).split(16)
+    assert padding(first) < 0.1 < 0.5 < padding(random_batches)  # tight batches, though not sorted ones
+    exact = train_sampling.BucketSampler(lengths, 16, noise=0.0).batches()
+    assert padding(exact) < padding(first)  # noise costs a little padding
+
+
+def test_hf_strategy_maps_bucket_onto_trainers_random_sampler():
+    """Check that TrainingArguments never sees the name 'bucket' (it accepts only its own strategies)."""
+    assert train_sampling.hf_strategy("bucket") == "random"
+    assert train_sampling.hf_strategy("group_by_length") == "group_by_length"
 
 
 @pytest.mark.bad_input

@@ -25,7 +25,7 @@ LabelScoring = Literal["sum", "mean"]
 LABEL_SCORING = get_args(LabelScoring)
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
 PRECISIONS = get_args(Precision)
-Sampling = Literal["group_by_length", "random"]
+Sampling = Literal["bucket", "group_by_length", "random"]
 SAMPLING = get_args(Sampling)
 Device = Literal["auto", "cpu", "cuda"]
 MultiGpu = Literal["one_per_job", "ddp"]  # several GPUs: one per stage process | one training on all (DDP)
@@ -112,7 +112,7 @@ class TrainParams:
     logging_steps: Int = Field(10, gt=0)
     dataloader_workers: Int = Field(0, ge=0)
     seed: Optional[Int] = Field(None, ge=0)  # training seed (head init, data order); null = base.seed
-    sampling: Sampling = "group_by_length"  # batches of similar lengths (less padding, seeded) | random
+    sampling: Sampling = "bucket"  # strict length buckets in random order | Trainer's group_by_length | random
     deterministic: Bool = False  # bitwise-repeatable GPU kernels (torch deterministic algorithms; slower)
     multi_gpu: MultiGpu = "one_per_job"  # several GPUs: each stage process gets one | ddp: one training on all
 

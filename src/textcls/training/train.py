@@ -29,6 +29,7 @@ from textcls.serving import runtime
 from textcls.errors import TextclsError
 from textcls.io import read_json
 from textcls.records import ModelCard
+from textcls.training import sampling
 from textcls.training.checkpoints import resumable_checkpoint, run_fingerprint, start_checkpoints
 from textcls.config.params import ModelParams
 from textcls.data.tokenization import read_split
@@ -75,7 +76,7 @@ def _training_args(model: ModelParams, seed: int, checkpoints: Path, device: str
         dataloader_num_workers=cfg.dataloader_workers,
         report_to=[],  # DVCLive is added explicitly, so nothing else reports
         remove_unused_columns=remove_unused_columns,  # False keeps distillation's teacher_logits in the batches
-        train_sampling_strategy=cfg.sampling,  # group_by_length: batches of similar lengths, order seeded
+        train_sampling_strategy=sampling.hf_strategy(cfg.sampling),  # bucket / group_by_length: similar lengths
         full_determinism=cfg.deterministic,  # deterministic cuDNN/cuBLAS kernels (CUBLAS_WORKSPACE_CONFIG)
     )  # transformers 5 always saves checkpoints as safetensors
 
@@ -187,11 +188,10 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
                           remove_unused_columns=teacher_logits is None)
     with open_live(live_dir) as live:
         live_callback = DVCLiveCallback(live=live)
-        trainer = (trainer_cls or Trainer)(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                                           data_collator=DataCollatorWithPadding(tokenizer),
-                                           compute_metrics=accuracy_metrics,
-                                           callbacks=[live_callback, ReplayHistoryToLive(live_callback),
-                                                      FiniteLossGuard()])
+        trainer_type = sampling.trainer_class(trainer_cls or Trainer, model.train.sampling)
+        trainer = trainer_type(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                               data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy_metrics,
+                               callbacks=[live_callback, ReplayHistoryToLive(live_callback), FiniteLossGuard()])
         start = time.perf_counter()
         with runtime.out_of_memory_hint(f"Training {model.name} (batch_size {model.train.batch_size}, "
                                         f"eval_batch_size {model.train.eval_batch_size}, {precision})",
