@@ -122,6 +122,29 @@ def test_bucket_sampler_noise_varies_the_batches_between_epochs_but_keeps_them_t
     assert padding(exact) < padding(first)  # noise costs a little padding
 
 
+def test_bucket_sampling_keeps_the_arguments_of_a_partial_trainer(tiny_bert_dir, varied_dataset, tmp_path):
+    """Check that a Trainer subclass bound with functools.partial (the distill stage's DistillationTrainer with its
+    temperature and alpha) gets the bucket sampler and keeps its bound arguments."""
+    import functools
+
+    from textcls.training import distill
+
+    bound = functools.partial(distill.DistillationTrainer, temperature=3.0, alpha=0.25)
+    made = train_sampling.trainer_class(bound, "bucket")
+    assert isinstance(made, functools.partial) and made.keywords == {"temperature": 3.0, "alpha": 0.25}
+    assert issubclass(made.func, distill.DistillationTrainer) and made.func is not distill.DistillationTrainer
+    assert train_sampling.trainer_class(bound, "group_by_length") is bound
+    from transformers import DataCollatorWithPadding
+
+    tokenizer, dataset = varied_dataset
+    args = train._training_args(_params(sampling="bucket", batch_size=8), 7, tmp_path / "ckpt", "cpu", "fp32")
+    trainer = made(model=models.load_classifier(str(tiny_bert_dir), ["neg", "pos"]), args=args, train_dataset=dataset,
+                   eval_dataset=dataset,
+                   data_collator=DataCollatorWithPadding(tokenizer))
+    assert (trainer.temperature, trainer.alpha) == (3.0, 0.25)
+    assert isinstance(trainer._get_train_sampler(), train_sampling.BucketSampler)
+
+
 def test_hf_strategy_maps_bucket_onto_trainers_random_sampler():
     """Check that TrainingArguments never sees the name 'bucket' (it accepts only its own strategies)."""
     assert train_sampling.hf_strategy("bucket") == "random"
