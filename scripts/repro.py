@@ -9,6 +9,9 @@ The summary goes to stdout at the end, slowest first, with the total and the sha
     python scripts/repro.py [dvc repro options ...] [--times-json FILE]
     python scripts/repro.py --from-log LOG --times-json FILE    # the JSON of a run from its printed summary
 
+The stages run in forks of one warm interpreter that imported torch and transformers once
+(:mod:`textcls.warm`; ``--cold``: each in a fresh one, as plain ``dvc repro`` runs them).
+
 ``--times-json`` (``make repro`` passes ``reports/run_times.json``) writes ``{"stages": {stage: seconds},
 "total_s", "unchanged", "restored", "setup_s"}`` when at least one stage ran; a no-op run keeps the file of
 the last run that did work. ``setup_s``: the seconds the last ``make setup`` took to build ``.venv``, read once
@@ -19,6 +22,7 @@ block of the docs is generated from the file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -26,6 +30,8 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+
+from textcls import warm
 
 STARTED = re.compile(r"^Running stage '([^']+)'")
 SKIPPED = re.compile(r"^Stage '([^']+)' didn't change, skipping")
@@ -121,6 +127,8 @@ def write_times(path: str, rec: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--times-json", help="also write the per-stage times here (JSON; only if a stage ran)")
+    parser.add_argument("--cold", action="store_true",
+                        help="every stage in a fresh interpreter (no warm server: textcls.warm)")
     parser.add_argument("--from-log", help="no dvc repro: read the summary a run printed from this log")
     parser.add_argument("--setup-seconds", default=".venv/.setup-seconds",
                         help="file make setup wrote its duration to (read once; default: %(default)s)")
@@ -137,16 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     events: list[tuple[float, str]] = []
     skipped = restored = 0
-    proc = subprocess.Popen(["dvc", "repro", *dvc_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stdout.write(line)
-        sys.stdout.flush()
-        events.append((time.monotonic(), line))
-        skipped += bool(SKIPPED.match(line))
-        restored += bool(RESTORED.match(line))
-    rc = proc.wait()
+    with contextlib.ExitStack() as stack:
+        env = None if args.cold else stack.enter_context(warm.Server())
+        proc = subprocess.Popen(["dvc", "repro", *dvc_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, bufsize=1, env=env)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            events.append((time.monotonic(), line))
+            skipped += bool(SKIPPED.match(line))
+            restored += bool(RESTORED.match(line))
+        rc = proc.wait()
     end = time.monotonic()
     times = stage_times(events, end)
     print(summary(times, skipped, restored, end - start))

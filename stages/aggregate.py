@@ -20,10 +20,10 @@ import argparse
 import logging
 from pathlib import Path
 
+from textcls.cli import run
 from textcls.report import leaderboard
 
 from textcls.report import errors, recommend
-from textcls.cli import run
 from textcls.io import atomic_outputs, write_bytes, write_json, write_text
 from textcls.config.params import declared_entries, load_params
 

@@ -13,8 +13,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from textcls.bench import benchmark
 from textcls.cli import run
+from textcls.bench import benchmark
 from textcls.config.params import load_params
 from textcls.io import atomic_outputs, read_json, write_json
 

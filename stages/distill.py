@@ -16,13 +16,13 @@ import functools
 import logging
 from pathlib import Path
 
+from textcls.cli import run
 from textcls.training import distill
 
 
 from textcls.serving import runtime
 
 from textcls.training import train
-from textcls.cli import run
 from textcls.records import ModelCard
 from textcls.io import atomic_dir, atomic_outputs, read_json, write_json
 from textcls.config.params import load_params, lookup, training_seed

@@ -9,8 +9,8 @@ default lists none and reads the mirror in ../shared/datasets instead).
 import argparse
 import logging
 
-from textcls.data import hub as hub_data
 from textcls.cli import run
+from textcls.data import hub as hub_data
 from textcls.io import atomic_dir, write_json
 from textcls.config.params import load_params, lookup
 

@@ -10,8 +10,8 @@ the benchmarks rerun there instead of reusing (or run-cache restoring) foreign l
 import argparse
 import logging
 
-from textcls.bench import hardware
 from textcls.cli import run
+from textcls.bench import hardware
 from textcls.io import write_json
 
 logger = logging.getLogger("hardware")

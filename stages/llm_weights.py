@@ -11,8 +11,8 @@ Backend `http`: nothing to download; OUT_DIR records the endpoint and model name
 import argparse
 import logging
 
-from textcls.llm import local as llm
 from textcls.cli import run
+from textcls.llm import local as llm
 from textcls.io import atomic_dir, write_json
 from textcls.config.params import load_params, lookup
 

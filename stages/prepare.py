@@ -10,11 +10,11 @@ duplicates with test, and whether numbers are comparable to published ones).
 import argparse
 import logging
 
+from textcls.cli import run
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from textcls.data import prepare as data
-from textcls.cli import run
 from textcls.io import atomic_dir, write_json
 from textcls.config.params import load_params, lookup
 

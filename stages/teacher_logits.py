@@ -12,13 +12,13 @@ import logging
 import time
 from pathlib import Path
 
+from textcls.cli import run
 import numpy as np
 from scipy.special import softmax
 
 from textcls.training import distill
 
 from textcls.serving import runtime
-from textcls.cli import run
 from textcls.io import atomic_dir, write_json
 from textcls.config.params import load_params
 

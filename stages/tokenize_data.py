@@ -9,8 +9,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from textcls.data import tokenization
 from textcls.cli import run
+from textcls.data import tokenization
 from textcls.io import atomic_dir, read_json, write_json
 from textcls.config.params import load_params, lookup
 

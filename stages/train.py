@@ -14,10 +14,10 @@ import logging
 import sys
 from pathlib import Path
 
+from textcls.cli import run
 from textcls import kinds
 
 from textcls.serving import gpus, runtime
-from textcls.cli import run
 from textcls.io import atomic_dir, atomic_outputs, write_json
 from textcls.config.params import load_params, lookup, training_seed
 

@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from textcls import warm
 from textcls.errors import TextclsError
+
+# Under `make repro` a stage script runs in a fork of a warm interpreter that has imported torch and
+# transformers once (textcls.warm); this is each stage's first import of the package, so it happens before
+# any heavy import. Elsewhere (tests, plain `dvc repro`, imports from other modules) it does nothing.
+warm.handoff()
 
 
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> int:
