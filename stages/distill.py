@@ -12,7 +12,6 @@ without a teacher.
 
 import argparse
 import dataclasses
-import functools
 import logging
 from pathlib import Path
 
@@ -48,11 +47,11 @@ def main(argv=None) -> int:
     tokenized = Path(args.tokenized_dir)
     labels = read_split(tokenized, "train").column("label").to_numpy()
     teacher_logits = distill.read_logits(Path(args.teacher_logits_dir), labels)
-    trainer_cls = functools.partial(distill.DistillationTrainer, temperature=cfg.temperature, alpha=cfg.alpha)
     checkpoints = Path(args.checkpoints or f"checkpoints/{args.dataset}/{name}")
     with atomic_outputs(args.metrics, args.live_dir), atomic_dir(args.model_dir) as out:
         metrics = train.train_transformer(tokenized, student, seed, out, checkpoints, Path(args.live_dir),
-                                          teacher_logits, trainer_cls)
+                                          teacher_logits, distill.DistillationTrainer,
+                                          {"temperature": cfg.temperature, "alpha": cfg.alpha})
         dataclasses.replace(ModelCard.read(out), distilled_from=cfg.teacher).write(out)
         teacher_meta = read_json(Path(args.teacher_logits_dir) / "meta.json")
         hyperparameters = {**dataclasses.asdict(student.train), "teacher": cfg.teacher,

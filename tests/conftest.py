@@ -242,12 +242,54 @@ def write_tiny_bert(folder: Path) -> None:
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "TEXTCLS_THREADS": "1"}
 
 
+# Warm stage interpreters (textcls.warm), as `make repro` uses them: the toy pipelines' stages do milliseconds of
+# work after seconds of importing torch and transformers, so end-to-end tests pass their stage processes the
+# socket of a warm server started with the same environment. A stage whose environment or interpreter differs
+# from its server's is refused and runs cold, so no result a test checks can depend on this (tests/test_warm.py
+# checks that a handed-off stage behaves as a cold one). TEXTCLS_TEST_COLD=1 runs every stage cold.
+PER_TEST_ENV = ("PYTEST_CURRENT_TEST",)  # pytest changes it for every test; stage processes never need it
+MAX_WARM_SERVERS = 4  # per test process (each holds torch and transformers); further environments run cold
+_WARM_SERVERS: dict[str, tuple] = {}
+
+
+def warm_env(env: dict) -> dict:
+    """``env`` for stage processes: without pytest's per-test variable, plus the socket of a warm server started
+    with exactly that environment (one per distinct environment and test process, ended with the session)."""
+    import json
+
+    from textcls import warm
+
+    env = {k: v for k, v in env.items() if k not in PER_TEST_ENV and k != warm.SOCKET_ENV}
+    if os.environ.get("TEXTCLS_TEST_COLD"):
+        return env
+    key = json.dumps(warm.comparable_env(env), sort_keys=True)
+    if key not in _WARM_SERVERS:
+        if len(_WARM_SERVERS) >= MAX_WARM_SERVERS:
+            return env
+        server = warm.Server(env)
+        _WARM_SERVERS[key] = (server, server.__enter__())
+    return _WARM_SERVERS[key][1]
+
+
+def cli_env() -> dict:
+    """What :func:`run_cmd` runs CLIs with: offline, one compute thread, this venv's tools first on PATH."""
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", **ONE_THREAD,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_stage_servers():
+    """End every warm server this test process started (each on first use: a run of quick tests starts none)."""
+    yield
+    while _WARM_SERVERS:
+        server, _ = _WARM_SERVERS.popitem()[1]
+        server.__exit__(None, None, None)
+
+
 def run_cmd(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run a CLI (dvc, git, python) offline, one compute thread, with this venv's tools first on PATH; fail the
-    test on error."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", **ONE_THREAD,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    """Run a CLI (dvc, git, python) with :func:`cli_env` (stages in a warm interpreter: :func:`warm_env`); fail
+    the test on error."""
+    proc = subprocess.run(cmd, cwd=cwd, env=warm_env(cli_env()), capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import ONE_THREAD, run_cmd
+from conftest import ONE_THREAD, run_cmd, warm_env
 from hubstandin import HubStandIn, copy_model_repo, dataset_dir, hub_env, set_commit, write_ag_news_repo
 from tiny_models import EXPECTED, FAMILIES, HUB_CHECKPOINTS, write_tiny_model
 
@@ -86,8 +86,8 @@ def reference_run(tmp_path_factory):
     command = readme_reference_command()
     assert command == ["dvc", "exp", "run", "-n", "reference", "-S", "profile=reference"]
     with HubStandIn(hub_root) as hub:
-        env = hub_env(hub.url, root / "hf-home", {**os.environ, **ONE_THREAD, "DVC_NO_ANALYTICS": "1", "PATH":
-                      f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+        env = warm_env(hub_env(hub.url, root / "hf-home", {**os.environ, **ONE_THREAD, "DVC_NO_ANALYTICS": "1", "PATH":
+                               f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}))
         args = [*command, *(a for override in CPU_TEST for a in ("-S", override))]
         import subprocess
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ONE_THREAD, new_toy_project, toy_datasets, write_tiny_bert, write_toy_data
+from conftest import ONE_THREAD, new_toy_project, toy_datasets, warm_env, write_tiny_bert, write_toy_data
 
 from textcls import kinds
 
@@ -71,7 +71,7 @@ def test_a_plugin_kind_and_variant_run_through_the_pipeline(tmp_path):
     repo = new_toy_project(tmp_path, raw)
     env = {**os.environ, **ONE_THREAD, "TEXTCLS_PLUGINS": "toy_plugin", "PYTHONPATH": str(TESTS), "DVC_NO_ANALYTICS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(["dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True)
+    proc = subprocess.run(["dvc", "repro"], cwd=repo, env=warm_env(env), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     board = json.loads((repo / "metrics/leaderboard.json").read_text())

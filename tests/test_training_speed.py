@@ -122,25 +122,21 @@ def test_bucket_sampler_noise_varies_the_batches_between_epochs_but_keeps_them_t
     assert padding(exact) < padding(first)  # noise costs a little padding
 
 
-def test_bucket_sampling_keeps_the_arguments_of_a_partial_trainer(tiny_bert_dir, varied_dataset, tmp_path):
-    """Check that a Trainer subclass bound with functools.partial (the distill stage's DistillationTrainer with its
-    temperature and alpha) gets the bucket sampler and keeps its bound arguments."""
-    import functools
-
+def test_bucket_sampling_subclasses_the_distillation_trainer_with_its_arguments(tiny_bert_dir, varied_dataset, tmp_path):
+    """Check that the distill stage's DistillationTrainer (temperature and alpha as its own keyword arguments,
+    passed by train_transformer's ``trainer_kwargs``) gets the bucket sampler and keeps its arguments."""
     from textcls.training import distill
 
-    bound = functools.partial(distill.DistillationTrainer, temperature=3.0, alpha=0.25)
-    made = train_sampling.trainer_class(bound, "bucket")
-    assert isinstance(made, functools.partial) and made.keywords == {"temperature": 3.0, "alpha": 0.25}
-    assert issubclass(made.func, distill.DistillationTrainer) and made.func is not distill.DistillationTrainer
-    assert train_sampling.trainer_class(bound, "group_by_length") is bound
+    made = train_sampling.trainer_class(distill.DistillationTrainer, "bucket")
+    assert issubclass(made, distill.DistillationTrainer) and made is not distill.DistillationTrainer
+    assert train_sampling.trainer_class(distill.DistillationTrainer, "group_by_length") is distill.DistillationTrainer
     from transformers import DataCollatorWithPadding
 
     tokenizer, dataset = varied_dataset
     args = train._training_args(_params(sampling="bucket", batch_size=8), 7, tmp_path / "ckpt", "cpu", "fp32")
     trainer = made(model=models.load_classifier(str(tiny_bert_dir), ["neg", "pos"]), args=args, train_dataset=dataset,
                    eval_dataset=dataset,
-                   data_collator=DataCollatorWithPadding(tokenizer))
+                   data_collator=DataCollatorWithPadding(tokenizer), temperature=3.0, alpha=0.25)
     assert (trainer.temperature, trainer.alpha) == (3.0, 0.25)
     assert isinstance(trainer._get_train_sampler(), train_sampling.BucketSampler)
 

@@ -76,6 +76,7 @@ def test_a_changed_environment_is_refused_and_the_stage_runs_cold(server):
     proc = _stage(root, {**env, "HF_HUB_OFFLINE": "0" if env.get("HF_HUB_OFFLINE") == "1" else "1"}, "0")
     out = json.loads(proc.stdout)
     assert proc.returncode == 0 and out["warm"] is None and not out["torch_loaded"]
+    assert "runs in its own interpreter: another environment (HF_HUB_OFFLINE)" in proc.stderr  # says why
 
 
 def test_no_server_means_a_cold_run(server, tmp_path):

@@ -73,9 +73,13 @@ def handoff() -> None:
         try:
             socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
             reader = conn.makefile("r", encoding="utf-8")
-            first = reader.readline().split()
+            line = reader.readline()
         except OSError:
             return
+        first = line.split()
+        if first[:1] == ["refused"]:  # say why this stage pays the cold start (e.g. which variable changed)
+            print(f"textcls.warm: this stage runs in its own interpreter: {line.strip()[len('refused '):]}",
+                  file=sys.stderr)
         if not first or first[0] != "pid":
             return  # refused (or the server went away before starting it): run here
         pid = int(first[1])
@@ -232,15 +236,23 @@ def _supervise(conn: socket.socket, listener: socket.socket, server_env: dict, a
     os._exit(0)
 
 
-def preload() -> None:
-    """Import the libraries every stage needs (each optional), touching neither CUDA nor a thread pool."""
+def import_each(names) -> list[str]:
+    """Import each module in ``names`` that imports; returns those that did not (absent or broken optional
+    libraries: whoever needs one imports it later and gets its error there). Shared with the memory probe."""
     import importlib
 
-    for name in PRELOAD:
+    failed = []
+    for name in names:
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - an absent optional library: the stage imports what it needs
-            continue
+        except Exception:  # noqa: BLE001 - any import error: the importer that needs the module reports it
+            failed.append(name)
+    return failed
+
+
+def preload() -> None:
+    """Import the libraries every stage needs (each optional), touching neither CUDA nor a thread pool."""
+    import_each(PRELOAD)
     try:
         import transformers
 

@@ -152,7 +152,7 @@ class PeakPoller:
 def _preimport(model_type: str | None) -> None:
     """Import what any variant may need before the baseline, so libraries count for no variant: the serving
     code, ONNX Runtime, transformers' model base classes and the architecture's own modeling module."""
-    import importlib
+    from textcls.warm import import_each
 
     names = ["textcls.serving.backends", "onnxruntime", "transformers.modeling_utils",
              "transformers.models.auto.modeling_auto", "torch.ao.nn.quantized.dynamic"]
@@ -161,11 +161,7 @@ def _preimport(model_type: str | None) -> None:
     if model_type:
         module = model_type.replace("-", "_")
         names.append(f"transformers.models.{module}.modeling_{module}")
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
+    import_each(names)
 
 
 def _model_type(model_dir: Path) -> str | None:

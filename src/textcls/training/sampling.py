@@ -13,7 +13,6 @@ All randomness comes from torch's global generator, which Trainer seeds (``seed`
 
 from __future__ import annotations
 
-import functools
 
 import torch
 from torch.utils.data import Sampler
@@ -60,12 +59,9 @@ def hf_strategy(sampling: str) -> str:
 
 
 def trainer_class(base, sampling: str):
-    """``base`` (Trainer, a subclass, or a ``functools.partial`` of one, as the distill stage passes), with
-    :class:`BucketSampler` as its training sampler for ``bucket``."""
+    """``base`` (Trainer or a subclass) with :class:`BucketSampler` as its training sampler for ``bucket``."""
     if sampling != "bucket":
         return base
-    if isinstance(base, functools.partial):  # keep the bound arguments (e.g. temperature, alpha)
-        return functools.partial(trainer_class(base.func, sampling), *base.args, **base.keywords)
 
     class Bucketed(base):
         def _get_train_sampler(self, train_dataset=None):

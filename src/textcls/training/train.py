@@ -153,11 +153,13 @@ def _model_columns(table: pa.Table, inputs: list[str]) -> pa.Table:
 
 
 def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path, checkpoints: Path,
-                      live_dir: Path, teacher_logits: np.ndarray | None = None, trainer_cls=None) -> dict:
+                      live_dir: Path, teacher_logits: np.ndarray | None = None, trainer_cls=None,
+                      trainer_kwargs: dict | None = None) -> dict:
     """Fine-tune ``model`` on ``tokenized`` data; write the best model to ``out``; return train metrics.
 
     Distillation (stage ``distill``) passes the teacher's logits per train row, which every batch
-    then carries as ``teacher_logits``, and a Trainer subclass whose loss uses them.
+    then carries as ``teacher_logits``, and a Trainer subclass whose loss uses them (``trainer_cls``), with
+    the arguments that subclass takes beyond Trainer's (``trainer_kwargs``, e.g. temperature and alpha).
     """
     from transformers import DataCollatorWithPadding, Trainer, set_seed
     from transformers.integrations import DVCLiveCallback
@@ -191,7 +193,8 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
         trainer_type = sampling.trainer_class(trainer_cls or Trainer, model.train.sampling)
         trainer = trainer_type(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                                data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy_metrics,
-                               callbacks=[live_callback, ReplayHistoryToLive(live_callback), FiniteLossGuard()])
+                               callbacks=[live_callback, ReplayHistoryToLive(live_callback), FiniteLossGuard()],
+                               **(trainer_kwargs or {}))
         start = time.perf_counter()
         with runtime.out_of_memory_hint(f"Training {model.name} (batch_size {model.train.batch_size}, "
                                         f"eval_batch_size {model.train.eval_batch_size}, {precision})",
