@@ -4,7 +4,7 @@ model under the deployment constraints in ``recommend:``, the runner-up and why.
 
     python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR PREDICTIONS_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
         REC_MD REC_JSON [--roc-dir DIR] [--pr-dir DIR] [--prepared-dir DIR --errors-md FILE --length-dir DIR] \
-        [--params params.yaml]
+        [--served-dir DIR] [--params params.yaml]
 
 With ``--prepared-dir`` and ``--errors-md`` / ``--length-dir`` it writes the error analysis of every entry
 (``textcls.report.errors``: most confident mistakes, most confused class pairs, accuracy by text length) as one
@@ -12,8 +12,10 @@ Markdown report and per-entry plot rows. With ``--roc-dir`` / ``--pr-dir`` it al
 test probabilities) as ``DIR/<dataset>/<entry>.csv``, for `dvc plots`.
 
 Each model is compared with its dataset's best on the same test examples (paired bootstrap
-interval of the accuracy difference, McNemar's exact test); the recommended model is compared
-with the runner-up the same way.
+interval of the accuracy difference, McNemar's exact test), on the evaluate stage's predictions (the ones the
+leaderboard ranks by); the recommended model is compared with the runner-up the same way, each on the served
+predictions of the variant it would be deployed as (``--served-dir``: ``DIR/<dataset>/<entry>.parquet``, written by
+the benchmark stages; where they are missing, on the evaluate stage's predictions, and the recommendation says so).
 """
 
 import argparse
@@ -41,6 +43,9 @@ def main(argv=None) -> int:
     parser.add_argument("--errors-md", help="write the error analysis of every entry here (needs --prepared-dir)")
     parser.add_argument("--length-dir", help="write each entry's accuracy by text length to "
                                              "LENGTH_DIR/<dataset>/<entry>.csv (needs --prepared-dir)")
+    parser.add_argument("--served-dir", help="every benchmarked variant's served test predictions "
+                                             "(SERVED_DIR/<dataset>/<entry>.parquet): the recommendation compares "
+                                             "the deployed variants on them")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     if (args.errors_md or args.length_dir) and not args.prepared_dir:
@@ -49,7 +54,8 @@ def main(argv=None) -> int:
     params = load_params(args.params)
     cfg = params.aggregate
     entries = declared_entries(params)  # exactly what params declare; other files never reach an output
-    left = leaderboard.undeclared_files(entries, args.eval_dir, args.train_dir, args.bench_dir, args.predictions_dir)
+    left = leaderboard.undeclared_files(entries, args.eval_dir, args.train_dir, args.bench_dir, args.predictions_dir,
+                                        *([args.served_dir] if args.served_dir else []))
     if left:
         logger.warning("ignoring %d result file(s) of entries params.yaml does not declare (left by an earlier "
                        "model set or profile; delete them if unwanted): %s", len(left),
@@ -60,12 +66,9 @@ def main(argv=None) -> int:
                                           cfg.significance_level)
     markdown = leaderboard.to_markdown(table, cfg.sort_by)
 
-    def compare(dataset: str, model_a: str, model_b: str) -> dict:
-        correct = [leaderboard.correct_predictions(args.predictions_dir, dataset, m) for m in (model_a, model_b)]
-        return leaderboard.paired_comparison(*correct, cfg.bootstrap_resamples, params.base.seed,
-                                             cfg.significance_level, f"{dataset}: {model_a} and {model_b}")
-
-    recs = recommend.recommend(table, params.recommend, compare)
+    compare = leaderboard.deployed_comparison(args.predictions_dir, args.served_dir, cfg.bootstrap_resamples,
+                                              params.base.seed, cfg.significance_level)
+    recs = recommend.recommend(table, params.recommend, compare, cfg.sort_by)
     recommendation = recommend.to_markdown(recs, params.recommend)
     curve_dirs = {"roc": args.roc_dir, "pr": args.pr_dir}
     curves = {(e.dataset, e.name): leaderboard.curves(args.predictions_dir, e.dataset, e.name)

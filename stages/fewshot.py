@@ -6,11 +6,12 @@
 
 Writes the same files as train + evaluate + benchmark do for a trained model: METRICS (eval
 schema, plus tokens, invalid answers and cost), TRAIN_METRICS (parameters; no training),
-BENCH (batch-1 latency and cost, in the benchmark schema), CONFUSION, CALIBRATION, PREDICTIONS.
+BENCH (batch-1 latency and cost, in the benchmark schema), CONFUSION, CALIBRATION, PREDICTIONS, and SERVED (the
+same predictions as the benchmark's `fewshot` variant served them, like a benchmark stage's; textcls.bench.served).
 All or nothing: an unreachable endpoint leaves no partial metrics.
 
     python stages/fewshot.py DATASET LLM WEIGHTS_DIR PREPARED_DIR HARDWARE METRICS TRAIN_METRICS BENCH \
-        CONFUSION CALIBRATION PREDICTIONS [--params params.yaml]
+        CONFUSION CALIBRATION PREDICTIONS SERVED [--params params.yaml]
 """
 
 import argparse
@@ -20,9 +21,9 @@ from pathlib import Path
 from textcls.cli import run
 from textcls.config.params import load_params, lookup
 from textcls.data.prepared import Prepared
-from textcls.eval.run import OutputPaths, write_outputs
+from textcls.eval.run import OutputPaths
 from textcls.io import read_json, remove
-from textcls.llm.entry import score_llm
+from textcls.llm.entry import score_llm, write_outputs
 
 logger = logging.getLogger("fewshot")
 
@@ -30,7 +31,7 @@ logger = logging.getLogger("fewshot")
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("dataset", "llm", "weights_dir", "prepared_dir", "hardware", "metrics", "train_metrics", "bench",
-                 "confusion", "calibration", "predictions"):
+                 "confusion", "calibration", "predictions", "served"):
         parser.add_argument(name)
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
@@ -38,12 +39,12 @@ def main(argv=None) -> int:
     params = load_params(args.params)
     lookup(params.llms, args.llm, "llms", args.params)
     paths = OutputPaths(args.metrics, args.confusion, args.calibration, args.predictions)
-    for path in (*paths.all(), args.train_metrics, args.bench):  # a failed run (e.g. endpoint down) must not
-        remove(path)                                             # leave an older run's files behind
+    for path in (*paths.all(), args.train_metrics, args.bench, args.served):  # a failed run (e.g. endpoint down)
+        remove(path)                                                          # must not leave older files behind
     metrics, train_metrics, bench, scored = score_llm(args.dataset, args.llm, Path(args.weights_dir),
                                                       Prepared(args.prepared_dir), read_json(args.hardware), params)
-    write_outputs(paths, metrics, scored, params.evaluate.calibration_bins,
-                  extra={args.train_metrics: train_metrics, args.bench: bench})
+    write_outputs(paths, args.served, args.train_metrics, args.bench, metrics, train_metrics, bench, scored,
+                  params.evaluate.calibration_bins)
     logger.info("%s/%s: accuracy %.4f on %d test rows, p50 %.1f ms", args.dataset, args.llm, metrics["accuracy"],
                 metrics["test_rows"], metrics["latency_ms"]["p50"])
     return 0

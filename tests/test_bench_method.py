@@ -730,7 +730,8 @@ def _fake_model_run(monkeypatch, tmp_path, cfg, cuda: bool = False, failure: Exc
     model_dir, prepared = _model_and_data(tmp_path)
     calls, threads_set, warned, during = [], [], [], []
 
-    def device_run(device, variant_list, model_dir_, card, data, cfg_, threads, workdir, price, seed, probe=None):
+    def device_run(device, variant_list, model_dir_, card, data, cfg_, threads, workdir, price, seed, probe=None,
+                   served_logits=None):
         calls.append({"probe": probe, "device": device, "variants": variant_list, "model_dir": model_dir_, "card": card,
                       "data": data, "cfg": cfg_, "threads": threads, "workdir": workdir, "price": price, "seed": seed,
                       "workdir_exists": Path(workdir).is_dir()})
@@ -785,6 +786,7 @@ def test_benchmark_model_reports_the_frame_and_serves_a_seeded_test_subsample(mo
     chosen = np.sort(rng.choice(10, 4, replace=False))
     sample = np.sort(rng.choice(4, 2, replace=False))
     assert result == {"dataset": "toy", "model": "tiny", "kind": "transformer", "params": 1234, "train_time_s": 5.0,
+                      "evaluate_variant": "eager_fp32",
                       "threads": 3, "hardware": {"cpu": "test"}, "served_test_texts": 4, "size_mb": 0.75,
                       "cpu": {"status": "measured", "device": "cpu"},
                       "cuda": {"status": "unavailable", "reason": "no CUDA GPU on this machine"},

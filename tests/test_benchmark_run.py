@@ -73,9 +73,11 @@ def real_result(trained_tiny_dir, prepared_dir) -> dict:
                    {v: memprobe.measure({"model_dir": str(model_dir), "variant": v, "device": device,
                                          "threads": threads, "workdir": str(workdir), "texts": texts,
                                          "batch_size": batch_size}) for v in variants})
+        saved = []
         result = benchmark.benchmark_model("toy", "tiny", trained_tiny_dir, prepared_dir, {"cpu": "test"},
-                                           {"params": 1234, "train_time_s": 5.0}, cfg, SEED)
+                                           {"params": 1234, "train_time_s": 5.0}, cfg, SEED, served=saved)
     torch.set_num_threads(threads)
+    result["_served"] = saved  # not part of the report: what the stage writes beside it
     return result
 
 
@@ -104,7 +106,22 @@ def test_benchmark_model_reports_the_run(real_result, trained_tiny_dir):
     state = result["machine_state"]
     assert {"busy", "other_cpu_share", "seconds", "threads"} <= set(state)
     assert result["benchmark_time_s"] == state["seconds"] >= 0
-    json.dumps(result)  # everything is JSON-serialisable
+    json.dumps({k: v for k, v in result.items() if k != "_served"})  # everything is JSON-serialisable
+
+
+def test_benchmark_model_saves_the_served_predictions_of_every_variant(real_result, prepared_dir):
+    """Check that each measured variant's saved predictions are on the served test rows (their prepared row ids)
+    and score exactly the accuracy the report gives that variant."""
+    import pyarrow.parquet as pq
+
+    test = pq.read_table(Path(prepared_dir) / "test.parquet").to_pandas()
+    saved = real_result["_served"]
+    assert [(s.device, s.variant) for s in saved] == [("cpu", v) for v in real_result["cpu"]["variants"]]
+    for s in saved:
+        assert set(s.rows) <= set(test["row"]) and len(s.rows) == real_result["served_test_texts"]
+        assert s.labels.tolist() == test.set_index("row").loc[s.rows, "label"].tolist()
+        assert s.accuracy == real_result["cpu"]["variants"][s.variant]["accuracy"]
+        assert s.preds.tolist() == s.probs.argmax(axis=1).tolist()
 
 
 @pytest.mark.parametrize("variant", ["eager_fp32", "dynamic_int8"])

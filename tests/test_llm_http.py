@@ -35,7 +35,7 @@ NAMES = ["World", "Sports", "Business"]
 PLANTED_KEY = "sk-test-PLANTED-0123456789"
 KEY_ENV = "TEXTCLS_TEST_KEY"
 USAGE = {"prompt_tokens": 100, "completion_tokens": 5}  # 105 tokens billed per request
-OUTPUTS = ("metrics", "train_metrics", "bench", "confusion", "calibration", "predictions")
+OUTPUTS = ("metrics", "train_metrics", "bench", "confusion", "calibration", "predictions", "served")
 
 
 def label_in_last_user_message(body: dict) -> tuple[int, object]:
@@ -132,7 +132,8 @@ def stage_setup(tmp_path, make_prepared_dir, params_raw, monkeypatch):
         (tmp_path / "weights").mkdir(exist_ok=True)
         out = tmp_path / "out"
         paths = dict(zip(OUTPUTS, (out / "metrics.json", out / "train.json", out / "bench.json",
-                                   out / "confusion.csv", out / "calibration.csv", out / "preds" / "p.parquet")))
+                                   out / "confusion.csv", out / "calibration.csv", out / "preds" / "p.parquet",
+                                   out / "served" / "s.parquet")))
         argv = ["toy", "stub", str(tmp_path / "weights"), str(prepared), str(tmp_path / "hardware.json"),
                 *map(str, paths.values()), "--params", str(params)]
         return argv, paths
@@ -259,6 +260,11 @@ def test_stage_end_to_end_writes_metrics_and_never_the_key(stub, stage_setup, fe
     assert metrics["tokens_processed"] == 4 * 105
     assert metrics["accuracy"] == 0.75  # the text naming no class -> World (most frequent in train)
     assert pq.read_table(paths["predictions"]).num_rows == 4
+    served = pq.read_table(paths["served"]).to_pandas()  # the same answers, as the `fewshot` variant served them
+    predictions = pq.read_table(paths["predictions"]).to_pandas()
+    assert set(served["device"]) == {"remote"} and set(served["variant"]) == {"fewshot"}
+    assert served["row"].tolist() == predictions["row"].tolist()
+    assert served["pred"].tolist() == predictions["pred"].tolist() and (served["pred"] == served["label"]).mean() == 0.75
 
     assert len(stub.requests) == 4
     for request in stub.requests:

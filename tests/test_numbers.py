@@ -499,9 +499,9 @@ def test_recommendation_json_names_model_runner_up_and_a_real_comparison(tmp_pat
                "small": pd.Series(np.arange(n) < 70), "least": pd.Series(np.arange(n) < 60)}
     calls = []
 
-    def compare(dataset, model_a, model_b):
-        calls.append((dataset, model_a, model_b))
-        return leaderboard.paired_comparison(correct[model_a], correct[model_b], 200, seed=0, alpha=0.05)
+    def compare(dataset, a, b, device):
+        calls.append((dataset, a["model"], b["model"], device))
+        return leaderboard.paired_comparison(correct[a["model"]], correct[b["model"]], 200, seed=0, alpha=0.05)
 
     table = pd.DataFrame([_served_row("big", 400.0, None, 0.90), _served_row("mid", 200.0, None, 0.80),
                           _served_row("small", 50.0, None, 0.70), _served_row("least", 40.0, None, 0.60)],
@@ -511,10 +511,12 @@ def test_recommendation_json_names_model_runner_up_and_a_real_comparison(tmp_pat
     recs = recommend.recommend(table, cfg, compare)
     assert list(recs) == ["toy"]
     rec = recs["toy"]
-    assert set(rec) == {"dataset", "device", "objective", "recommended", "runner_up", "candidates", "comparison"}
+    assert set(rec) == {"dataset", "device", "objective", "recommended", "runner_up", "candidates", "comparison",
+                        "leaderboard_first"}
+    assert rec["leaderboard_first"] is None  # no rank column: not a ranked leaderboard
     assert (rec["dataset"], rec["device"], rec["objective"]) == ("toy", "cpu", "accuracy")
     assert (rec["recommended"], rec["runner_up"]) == ("mid", "small")
-    assert calls == [("toy", "mid", "small")]  # recommended minus runner-up
+    assert calls == [("toy", "mid", "small", "cpu")]  # recommended minus runner-up
     comp = rec["comparison"]
     assert set(comp) == {"diff", "low", "high", "p_value", "significant", "n"}
     assert comp["diff"] == pytest.approx(0.10) and 0.0 < comp["low"] <= 0.10 <= comp["high"]
@@ -522,7 +524,7 @@ def test_recommendation_json_names_model_runner_up_and_a_real_comparison(tmp_pat
     assert comp["significant"] is True and comp["n"] == n
     assert set(rec["candidates"]) == {"big", "mid", "small", "least"}
     mid = rec["candidates"]["mid"]
-    assert set(mid) == {"model", "variant", "benchmark", "accuracy", "p95_ms", "memory_mb",
+    assert set(mid) == {"model", "variant", "benchmark", "evaluate_variant", "accuracy", "p95_ms", "memory_mb",
                         "cost_per_1k_texts_usd", "params", "violations"}
     assert (mid["variant"], mid["benchmark"]) == ("onnx_int8", "measured")
     assert (mid["accuracy"], mid["memory_mb"]) == (0.8, 200.0)

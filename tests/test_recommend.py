@@ -34,10 +34,19 @@ TABLE = pd.DataFrame([
 ], dtype=object)
 
 
+def _source(cand: dict, device: str) -> dict:
+    """Which predictions a comparison used for `cand`, as textcls.report.leaderboard.deployed_correct says it: its
+    variant's served ones, or (no variant) the evaluate stage's, with the reason."""
+    served = cand["variant"] is not None
+    return {"model": cand["model"], "device": device, "variant": cand["variant"],
+            "predictions": "served" if served else "evaluate", "evaluate_variant": cand.get("evaluate_variant"),
+            "fallback_reason": None if served else f"no {device.upper()} variant was measured", "n": 200}
+
+
 def _compare(significant: bool):
-    def compare(dataset, a, b):
+    def compare(dataset, a, b, device):
         return {"diff": 0.05, "low": 0.03, "high": 0.07, "p_value": 0.001 if significant else 0.3,
-                "significant": significant}
+                "significant": significant, "n": 200, "compared": [_source(a, device), _source(b, device)]}
     return compare
 
 
@@ -49,7 +58,7 @@ def test_best_feasible_model_wins_and_the_excluded_are_explained():
     assert rec["candidates"]["bert"]["violations"] == [f"{recommend.LABELS['p95_ms']} 80 > 50 (max_p95_ms)"]
     markdown = recommend.to_markdown({"ag_news": rec}, cfg)
     assert "Recommended: **minilm** (onnx_int8): accuracy 0.9000, 3.30 ms p95" in markdown
-    assert "Runner-up: **tfidf**" in markdown and "(significant," in markdown
+    assert "Runner-up: **tfidf**" in markdown and "(significant on 200 test rows: minilm as served (onnx_int8, " in markdown
     assert f"- bert is excluded: {recommend.LABELS['p95_ms']} 80 > 50 (max_p95_ms)." in markdown
 
 
@@ -144,9 +153,10 @@ def _table(*rows) -> pd.DataFrame:
 
 
 def _recording_compare(calls: list):
-    def compare(dataset, a, b):
-        calls.append((dataset, a, b))
-        return {"diff": 0.25, "low": 0.15, "high": 0.35, "p_value": 0.0123, "significant": True}
+    def compare(dataset, a, b, device):
+        calls.append((dataset, a["model"], b["model"]))
+        return {"diff": 0.25, "low": 0.15, "high": 0.35, "p_value": 0.0123, "significant": True, "n": 200,
+                "compared": [_source(a, device), _source(b, device)]}
     return compare
 
 
@@ -309,8 +319,9 @@ def test_markdown_document_by_hand():
         "",
         "Why: the highest accuracy of the 2 model(s) that meet every constraint.",
         f"Runner-up: **tfidf**: accuracy 0.8500, 0.60 ms p95 (upper bound), 14 MB, 1e-05 {unit}.",
-        "Accuracy difference minilm − tfidf: +25.0 pt [+15.0, +35.0], McNemar p=0.012 (significant, on the test "
-        "predictions of eager fp32).",
+        "Accuracy difference minilm − tfidf: +25.0 pt [+15.0, +35.0], McNemar p=0.012 (significant on 200 test rows: "
+        "minilm as served (onnx_int8, CPU, batch 1); tfidf on the evaluate stage's reference-variant predictions, not "
+        "its deployed variant's, because no CPU variant was measured).",
         "",
         f"- bert is excluded: {labels['p95_ms']} 80 > 50 (max_p95_ms).",
         "",
@@ -336,7 +347,7 @@ def test_why_names_the_objective_and_the_number_of_qualifying_models(objective, 
         rec = recommend.recommend(_golden_table(), cfg, _compare(significant))["ag_news"]
         markdown = recommend.to_markdown({"ag_news": rec}, cfg)
         assert f"Why: the {goal} of the 2 model(s) that meet every constraint." in markdown.split("\n")
-        verdict = "(significant, on" if significant else "(not significant, on"
+        verdict = "(significant on 200 test rows: " if significant else "(not significant on 200 test rows: "
         assert verdict in markdown
         note = (f"The difference is not significant: if speed or cost matter more, {rec['runner_up']} is an "
                 "equally defensible choice.")

@@ -220,8 +220,10 @@ def summarize(variants: dict, max_accuracy_drop: float) -> dict:
 
 def benchmark_device(device: str, variants: list[str], model_dir: Path, card, data: dict, cfg: BenchmarkParams,
                      threads: int, workdir: Path, price_per_hour: float, seed: int,
-                     probe: ProbeProcess | None = None) -> dict:
-    """Every variant on one device, by the method in this module's docstring."""
+                     probe: ProbeProcess | None = None, served_logits: dict | None = None) -> dict:
+    """Every variant on one device, by the method in this module's docstring. With ``served_logits`` (a dict),
+    each variant that is measured in the end gets its served batch-1 test logits there (``{variant: [n, classes]}``,
+    in the order of ``data["test"]``): the predictions its reported test accuracy comes from."""
     from textcls.serving import inference
 
     rng = np.random.default_rng(seed)
@@ -286,18 +288,35 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
             rows[name] = out
         else:
             rows[name].update(out)
+    if served_logits is not None:
+        served_logits.update({name: served[name]["logits"] for name in measured if "error" not in rows[name]})
     return summarize(rows, cfg.max_accuracy_drop)
 
 
+def write_outputs(out: str | Path, served_out: str | Path, result: dict, served: list) -> None:
+    """The stage's two outputs, all or nothing: the report (JSON) and every variant's served test predictions
+    (parquet, :mod:`textcls.bench.served`)."""
+    from textcls.bench import served as served_predictions
+    from textcls.io import atomic_outputs, write_json
+
+    with atomic_outputs(out, served_out):
+        write_json(out, result)
+        served_predictions.write(served_out, served)
+
+
 def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, hardware: dict, train_metrics: dict,
-                    cfg: BenchmarkParams, seed: int) -> dict:
+                    cfg: BenchmarkParams, seed: int, served: list | None = None) -> dict:
     """The benchmark report of one trained model: every variant its kind runs on each device (the kind says
     which, or why none: :class:`textcls.records.Unmeasured`), with its size, parameter count, training time,
     the hardware it was measured on and the state of the machine while it ran. The memory probe process is
-    started first, so that its imports overlap this process's start-up instead of adding to it."""
+    started first, so that its imports overlap this process's start-up instead of adding to it.
+
+    With ``served`` (a list), every measured variant's served test predictions are appended to it
+    (:class:`textcls.bench.served.ServedPredictions`, keyed by the prepared test split's row ids)."""
     import tempfile
 
     from textcls import kinds
+    from textcls.bench.served import ServedPredictions
     from textcls.records import ModelCard, Unmeasured
 
     card = ModelCard.read(model_dir)
@@ -314,9 +333,9 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
         rng = np.random.default_rng(seed)
         if cfg.max_served_texts is not None and cfg.max_served_texts < len(test):
             test = test.iloc[np.sort(rng.choice(len(test), cfg.max_served_texts, replace=False))]
-        served = {"test": test["text"].tolist(), "test_labels": test["label"].to_numpy(),
-                  "validation": val["text"].tolist(), "validation_labels": val["label"].to_numpy(),
-                  "sample": np.sort(rng.choice(len(test), min(cfg.throughput_texts, len(test)), replace=False))}
+        texts = {"test": test["text"].tolist(), "test_labels": test["label"].to_numpy(),
+                 "validation": val["text"].tolist(), "validation_labels": val["label"].to_numpy(),
+                 "sample": np.sort(rng.choice(len(test), min(cfg.throughput_texts, len(test)), replace=False))}
         uses_torch = getattr(kinds.get(card.kind), "uses_torch", True)
         threads = cfg.threads or runtime.configure_threads(uses_torch)
         if uses_torch:
@@ -324,6 +343,8 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
 
             torch.set_num_threads(threads)
         result = {"dataset": dataset, "model": name, "kind": card.kind, "params": train_metrics["params"],
+                  # the variant the evaluate stage scores (batched): the leaderboard's `accuracy` is its
+                  "evaluate_variant": getattr(kinds.get(card.kind), "reference_variant", "") or None,
                   "train_time_s": train_metrics["train_time_s"], "threads": threads, "hardware": hardware,
                   "served_test_texts": len(test),
                   "size_mb": round(sum(p.stat().st_size for p in Path(model_dir).glob("*.safetensors")) / 2**20, 3)}
@@ -335,8 +356,13 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
                     result[device] = variants.to_json()
                     continue
                 logger.info("%s/%s on %s: %s", dataset, name, device, ", ".join(variants))
-                result[device] = benchmark_device(device, list(variants), Path(model_dir), card, served, cfg,
-                                                  threads, Path(workdir), cfg.price_per_hour[device], seed, probe)
+                logits = {} if served is not None else None
+                result[device] = benchmark_device(device, list(variants), Path(model_dir), card, texts, cfg,
+                                                  threads, Path(workdir), cfg.price_per_hour[device], seed, probe,
+                                                  served_logits=logits)
+                for variant, variant_logits in (logits or {}).items():
+                    served.append(ServedPredictions.from_logits(device, variant, test["row"].to_numpy(),
+                                                                texts["test_labels"], variant_logits))
     finally:
         if probe is not None:
             probe.close()

@@ -3,7 +3,8 @@
 :func:`score_llm` draws the demonstrations (seeded) from the train split, answers a seeded subsample of
 the test split, and returns what train + evaluate + benchmark give a trained model: eval metrics (plus
 tokens, invalid answers and cost), train metrics (parameters; no training), a benchmark report (batch-1
-latency and cost) and the scored test rows.
+latency and cost) and the scored test rows. :func:`write_outputs` writes them all or nothing, with the scored rows
+also as the served predictions of the benchmark's ``fewshot`` variant (the same calls are timed and scored).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 
 from textcls.bench.latency import RepeatedLatency
 from textcls.data.prepared import Prepared
-from textcls.eval.run import Scored, score_metrics
+from textcls.bench.served import ServedPredictions
+from textcls.eval.run import OutputPaths, Scored, score_metrics
 from textcls.llm import fewshot, prompting
 from textcls.records import Unmeasured
 
@@ -75,5 +77,29 @@ def score_llm(dataset: str, name: str, weights_dir: Path, prepared: Prepared, ha
         remote = Unmeasured("not_applicable", "remote endpoint; latency in the eval metrics").to_json()
         devices, size_mb = {"cpu": remote, "cuda": remote}, None
     bench = {"dataset": dataset, "model": name, "kind": "llm", "params": result.params, "train_time_s": 0.0,
+             "evaluate_variant": "fewshot",
              "hardware": hardware, "size_mb": size_mb, **devices}
     return metrics, train_metrics, bench, scored
+
+
+def served_predictions(bench: dict, scored: Scored) -> ServedPredictions:
+    """The scored test rows as the ``fewshot`` variant's served predictions: on the device the benchmark report
+    measured it on, or ``remote`` (an endpoint; the report has no device numbers for it)."""
+    device = next((d for d in ("cpu", "cuda") if isinstance(bench.get(d), dict)
+                   and bench[d].get("status") == "measured"), "remote")
+    return ServedPredictions(device, "fewshot", scored.rows, scored.labels, scored.probs.argmax(axis=1),
+                             scored.probs.astype(np.float32))
+
+
+def write_outputs(paths: OutputPaths, served_path: str, train_metrics_path: str, bench_path: str, metrics: dict,
+                  train_metrics: dict, bench: dict, scored: Scored, calibration_bins: int) -> None:
+    """Every file of the few-shot stage, all or nothing: the eval outputs (:func:`textcls.eval.run.write_outputs`)
+    with the train metrics and benchmark report, and the served predictions (:mod:`textcls.bench.served`)."""
+    from textcls.bench import served
+    from textcls.eval import run
+    from textcls.io import atomic_outputs
+
+    with atomic_outputs(*paths.all(), train_metrics_path, bench_path, served_path):
+        served.write(served_path, [served_predictions(bench, scored)])
+        run.write_outputs(paths, metrics, scored, calibration_bins,
+                          extra={train_metrics_path: train_metrics, bench_path: bench})

@@ -161,11 +161,11 @@ def render_results(inputs: Inputs) -> str:
 
 
 def render_recommendation(inputs: Inputs) -> str:
-    from textcls.report.recommend import constraints_text  # imports pandas: only when the block is used
+    from textcls.report.recommend import constraints_text, predictions_text  # imports pandas: only when used
 
     cfg = inputs.params.recommend
     recs = inputs.recommendation
-    rows, excluded = [], []
+    rows, excluded, fallbacks, compared = [], [], [], False
     for ds in inputs.datasets():
         rec = recs.get(ds)
         if rec is None:
@@ -180,6 +180,9 @@ def render_recommendation(inputs: Inputs) -> str:
             comp = rec.get("comparison")
             diff = pv = ""
             if comp:
+                compared = compared or "compared" in comp
+                fallbacks += [f"- {ds}: {predictions_text(s)}." for s in comp.get("compared", [])
+                              if s["predictions"] != "served"]
                 diff = f"{points(comp['diff'])} [{points(comp['low'], '')}, {points(comp['high'], '')}]"
                 pv = f"{p_value(comp['p_value'])} ({'significant' if comp['significant'] else 'not significant'})"
             p95 = f"{ms(best['p95_ms'])} ms" if best.get("p95_ms") is not None else "not measured"
@@ -190,9 +193,14 @@ def render_recommendation(inputs: Inputs) -> str:
                 excluded.append(f"- {ds}/{name} is excluded: {'; '.join(cand['violations'])}.")
     header = ["dataset", "recommended", "served as", "its served accuracy", "batch-1 p95 (upper bound)", "runner-up",
               "accuracy difference [95 % CI]", "McNemar p"]
+    on = ("on the test predictions of the variants compared, each as served (batch 1; the runner-up's variant is "
+          "in `metrics/recommendation.md`), paired on the same test rows" if compared
+          else "on the eager fp32 test predictions")
     lines = [STAMP, "", f"Serving on {cfg.device.upper()}, objective `{cfg.objective}`; constraints (`recommend:`): "
-             f"{constraints_text(cfg)}. The difference (recommended − runner-up) is on the eager fp32 test "
-             "predictions.", "", *table(header, ["---", "---", "---", "---:", "---:", "---", "---:", "---"], rows)]
+             f"{constraints_text(cfg)}. The difference (recommended − runner-up) is {on}.", "",
+             *table(header, ["---", "---", "---", "---:", "---:", "---", "---:", "---"], rows)]
+    if fallbacks:
+        lines += ["", "Compared without the deployed variant's predictions:", *fallbacks]
     if excluded:
         lines += ["", *excluded]
     return "\n".join(lines) + "\n"

@@ -18,15 +18,24 @@ logger = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ("kind", "params", "train_time_s", "train_samples_per_s", "device", "precision", "distilled_from")
 # The Markdown view; the CSV has every column.
-MARKDOWN_COLUMNS = ("model", "rank", "n", "accuracy", "accuracy_95ci", "vs_best", "f1_macro", "auroc", "loss", "ece", "params", "train_time_s", "cpu_variant",
+MARKDOWN_COLUMNS = ("model", "rank", "n", "accuracy", "accuracy_95ci", "accuracy_variant", "vs_best", "f1_macro", "auroc", "loss", "ece", "params", "train_time_s", "cpu_variant",
                     "cpu_accuracy", "cpu_vs_reference", "cpu_p50_ms", "cpu_p95_upper_ms", "cpu_speedup", "cpu_samples_per_s",
                     "cpu_model_rss_mb", "size_mb", "cpu_cost_per_1k_texts_usd", "gpu_variant", "gpu_p50_ms",
                     "gpu_p95_upper_ms")
 
 
+ACCURACY_NOTE = ("Which predictions each accuracy is: `accuracy` (its interval, `vs best` and the rank) scores the "
+                 "evaluate stage's batched test predictions of the variant in `accuracy_variant` (eager_fp32 for a "
+                 "transformer); `cpu_accuracy` is that of the variant in `cpu_variant`, the one the model would be "
+                 "deployed as, served at batch 1 on the CPU. The recommendation (`metrics/recommendation.md`) "
+                 "judges and compares the served variants, so it can rank models in another order.")
+
+
 def benchmark_columns(bench: dict) -> dict:
-    """The leaderboard's view of a benchmark: the best variant per device, its latency, speed, memory, cost."""
-    row = {"size_mb": bench.get("size_mb")}
+    """The leaderboard's view of a benchmark: the best variant per device, its latency, speed, memory, cost; and
+    ``accuracy_variant``, the variant whose (evaluate stage, batched) predictions the ``accuracy`` column scores
+    (None for a report from before the benchmark recorded it)."""
+    row = {"size_mb": bench.get("size_mb"), "accuracy_variant": bench.get("evaluate_variant")}
     for device, prefix in (("cpu", "cpu"), ("cuda", "gpu")):
         result = bench.get(device)
         if not records.is_measured(result):  # unavailable / not applicable: no numbers, never zeros
@@ -134,6 +143,59 @@ def correct_predictions(predictions_dir: Path, dataset: str, model: str) -> pd.S
     return frame["label"] == frame["pred"]
 
 
+def deployed_correct(predictions_dir: Path, served_dir: Path | None, dataset: str, cand: dict,
+                     device: str) -> tuple[pd.Series, dict]:
+    """Per test row id: did the model as deployed predict the label? ``cand`` is a recommendation candidate
+    (``model``, ``variant``: its best variant on ``device`` (``cpu``/``gpu``), ``accuracy``: that variant's
+    reported accuracy, ``evaluate_variant``). Read from the variant's served predictions
+    (``<served_dir>/<dataset>/<model>.parquet``, :mod:`textcls.bench.served`); where they are missing (no such
+    file, e.g. a benchmark from before they were saved, or no such variant in it), from the evaluate stage's
+    predictions instead, and the returned source says so and why: ``{"model", "device", "variant",
+    "predictions": "served" | "evaluate", "evaluate_variant", "fallback_reason", "n"}``.
+
+    Served predictions whose accuracy is not the benchmark report's for that variant are an error (the two
+    files come from different runs)."""
+    from textcls.bench import served
+
+    model, variant = cand["model"], cand.get("variant")
+    bench_device = "cuda" if device == "gpu" else device
+    source = {"model": model, "device": device, "variant": variant, "predictions": "served",
+              "evaluate_variant": cand.get("evaluate_variant"), "fallback_reason": None}
+    path = Path(served_dir) / dataset / f"{model}.parquet" if served_dir is not None else None
+    if variant is None:
+        reason = f"no {device.upper()} variant was measured"
+    elif path is None:
+        reason = "no served predictions folder was given (aggregate --served-dir)"
+    elif not path.is_file():
+        reason = (f"{path} not found: a benchmark from before served predictions were saved; rerun "
+                  "`dvc repro` to compare the deployed variants")
+    else:
+        correct = served.correct(served.read(path), bench_device, variant)
+        if correct is not None:
+            accuracy = round(float(correct.mean()), 6)
+            if cand.get("accuracy") is not None and abs(accuracy - cand["accuracy"]) > 1e-6:
+                raise TextclsError(f"{path}: the {bench_device}/{variant} predictions score {accuracy}, but the "
+                                   f"benchmark report of {dataset}/{model} says {cand['accuracy']}: the two files "
+                                   "come from different runs. Fix: rerun its benchmark stage (`dvc repro`).")
+            return correct, {**source, "n": int(len(correct))}
+        reason = f"{path} has no {bench_device}/{variant} predictions"
+    correct = correct_predictions(predictions_dir, dataset, model)
+    return correct, {**source, "predictions": "evaluate", "fallback_reason": reason, "n": int(len(correct))}
+
+
+def deployed_comparison(predictions_dir: Path, served_dir: Path | None, resamples: int, seed: int, alpha: float):
+    """The recommendation's ``compare(dataset, candidate_a, candidate_b, device)``: A minus B on the test rows both
+    were scored on, each model on its deployed variant's predictions (:func:`deployed_correct`); the result's
+    ``compared`` says which predictions each side used."""
+    def compare(dataset: str, a: dict, b: dict, device: str) -> dict:
+        (correct_a, source_a), (correct_b, source_b) = (
+            deployed_correct(predictions_dir, served_dir, dataset, c, device) for c in (a, b))
+        comp = paired_comparison(correct_a, correct_b, resamples, seed, alpha,
+                                 f"{dataset}: {a['model']} and {b['model']}")
+        return {**comp, "compared": [source_a, source_b]}
+    return compare
+
+
 def curves(predictions_dir: Path, dataset: str, model: str) -> dict[str, pd.DataFrame]:
     """``{"roc": fpr/tpr rows, "pr": recall/precision rows}`` of one entry, from its saved test probabilities
     (:func:`textcls.eval.curves.roc_points` / ``pr_points``: binary, the positive class; more, macro)."""
@@ -214,7 +276,8 @@ def to_metrics_json(table: pd.DataFrame, metrics: list[str]) -> dict:
     extra = [c for c in ("accuracy_ci_low", "accuracy_ci_high", "ece", "brier", "vs_best_diff", "vs_best_p_value",
                          "cpu_accuracy", "cpu_p50_ms", "cpu_p95_ms", "cpu_p95_upper_ms", "cpu_speedup",
                          "cpu_samples_per_s", "cpu_cost_per_1k_texts_usd", "cpu_model_rss_mb", "gpu_p50_ms",
-                         "gpu_p95_ms", "gpu_p95_upper_ms", "size_mb") if c in table.columns]
+                         "gpu_p95_ms", "gpu_p95_upper_ms", "size_mb", "accuracy_variant", "cpu_variant",
+                         "gpu_variant") if c in table.columns]
     out: dict = {}
     for row in table.to_dict("records"):
         out.setdefault(row["dataset"], {})[row["model"]] = {
@@ -237,6 +300,8 @@ def to_markdown(table: pd.DataFrame, sort_by: str) -> str:
         lines += [f"## {dataset}", "", f"Best by {sort_by}: **{best['model']}** ({best[sort_by]:.4f}).", ""]
         lines += ["`vs best`: accuracy difference to the best model with a paired bootstrap 95 % interval and "
                   "McNemar's exact p-value on the same test examples.", ""]
+        if "accuracy_variant" in group or "cpu_accuracy" in group:
+            lines += [ACCURACY_NOTE, ""]
         if group["comparable_to_published"].eq(False).any():
             lines += ["Splits were carved and/or subsampled: not comparable to published numbers.", ""]
         if "gpu_variant" in group and group["gpu_variant"].eq("unavailable").any():

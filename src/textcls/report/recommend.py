@@ -6,6 +6,12 @@ deployed (an int8 ONNX model at its own accuracy). A model without a benchmark o
 (e.g. GPU on a machine without one) is never recommended, and a constraint that is set but was
 not measured counts as not met: nothing is assumed.
 
+The recommended model is compared with the runner-up on the same test rows, each on the predictions of the
+variant it would be deployed as (its served predictions, :mod:`textcls.bench.served`; where those are missing
+the comparison falls back to the evaluate stage's predictions and says so). Where the leaderboard's first (by
+``aggregate.sort_by``, on the evaluate stage's predictions) is not the recommended model, the recommendation
+says why: a constraint it misses, the objective, or its accuracy as served.
+
 Plain functions over the leaderboard table; the aggregate stage writes the result as Markdown
 (for people) and JSON (for tools).
 """
@@ -31,8 +37,11 @@ CONSTRAINTS = {
 LABELS = {"accuracy": "accuracy", "p95_ms": "batch-1 p95 latency (ms, 95 % upper bound)",
           "memory_mb": "model memory (MB)", "cost_per_1k_texts_usd": "cost (USD / 1k texts)", "params": "parameters"}
 
-# compare(dataset, model_a, model_b) -> {"diff", "low", "high", "p_value", "significant"} (A minus B)
-Comparison = Callable[[str, str, str], dict]
+# compare(dataset, candidate_a, candidate_b, device) -> {"diff", "low", "high", "p_value", "significant", "n",
+# "compared": [source of A, source of B]} (A minus B; a source says which predictions were used for a model:
+# textcls.report.leaderboard.deployed_correct)
+Comparison = Callable[[str, dict, dict, str], dict]
+GOALS = {"accuracy": "highest accuracy", "p95_ms": "lowest p95 latency", "cost_per_1k_texts_usd": "lowest cost"}
 
 
 def _number(value) -> Optional[float]:
@@ -49,9 +58,10 @@ def candidate(row: dict, device: str) -> dict:
     variant = row.get(f"{device}_variant")
     measured = {name: _number(row.get(columns[device])) for name, columns, _ in CONSTRAINTS.values()}
     benchmarked = measured["p95_ms"] is not None  # else variant is None or says why ("unavailable", ...)
+    evaluate_variant = row.get("accuracy_variant")
     return {"model": row["model"], "variant": variant if benchmarked else None,
             "benchmark": "measured" if benchmarked else (variant if isinstance(variant, str) else "not run"),
-            **measured}
+            "evaluate_variant": evaluate_variant if isinstance(evaluate_variant, str) else None, **measured}
 
 
 def violations(cand: dict, cfg: RecommendParams) -> list[str]:
@@ -86,24 +96,73 @@ def _ranked(cands: list[dict], objective: str) -> list[dict]:
 
 
 def recommend_dataset(group: pd.DataFrame, dataset: str, cfg: RecommendParams,
-                      compare: Optional[Comparison] = None) -> dict:
-    """The recommendation for one data set: best feasible model, runner-up, and why."""
-    cands = [candidate(row, cfg.device) for row in group.to_dict("records")]
+                      compare: Optional[Comparison] = None, sort_by: str = "accuracy") -> dict:
+    """The recommendation for one data set: best feasible model, runner-up, and why; with a ``rank`` column (a
+    ranked leaderboard), also why the leaderboard's first is not the recommended model where it is not."""
+    rows = group.to_dict("records")
+    cands = [candidate(row, cfg.device) for row in rows]
     for cand in cands:
         cand["violations"] = violations(cand, cfg)
     feasible = _ranked([c for c in cands if not c["violations"]], cfg.objective)
     result = {"dataset": dataset, "device": cfg.device, "objective": cfg.objective,
               "recommended": feasible[0]["model"] if feasible else None,
               "runner_up": feasible[1]["model"] if len(feasible) > 1 else None,
-              "candidates": {c["model"]: c for c in cands}, "comparison": None}
+              "candidates": {c["model"]: c for c in cands}, "comparison": None, "leaderboard_first": None}
     if len(feasible) > 1 and compare is not None:
-        result["comparison"] = compare(dataset, feasible[0]["model"], feasible[1]["model"])
+        result["comparison"] = compare(dataset, feasible[0], feasible[1], cfg.device)
+    first = next((row for row in rows if row.get("rank") == 1), None)
+    if feasible and first is not None and first["model"] != feasible[0]["model"]:
+        result["leaderboard_first"] = _leaderboard_first(first, sort_by, result, cfg, compare)
     return result
 
 
-def recommend(table: pd.DataFrame, cfg: RecommendParams, compare: Optional[Comparison] = None) -> dict:
-    """``{dataset: recommendation}`` for every data set in the leaderboard table."""
-    return {dataset: recommend_dataset(group, dataset, cfg, compare)
+def _leaderboard_first(row: dict, sort_by: str, result: dict, cfg: RecommendParams,
+                       compare: Optional[Comparison]) -> dict:
+    """Why the leaderboard's first (by ``sort_by``) is not the recommended model: ``{"model", "sort_by", "value",
+    "reason", "comparison"}`` (the comparison: recommended minus it, on the deployed variants' predictions, when
+    it meets every constraint and is not the runner-up, whose comparison is already given)."""
+    cands = result["candidates"]
+    first, rec = cands[row["model"]], cands[result["recommended"]]
+    value = _number(row.get(sort_by))
+    on = f"{sort_by} {value:.4g}" if value is not None else sort_by
+    variant_of = f" ({first['evaluate_variant']}, evaluate stage)" if first.get("evaluate_variant") else \
+        " (evaluate stage)"
+    lead = f"{first['model']} ranks first on the leaderboard by {on}{variant_of}"
+    comparison = None
+    device = cfg.device.upper()
+    if first["violations"]:
+        reason = f"{lead}, but as served on {device} it misses a constraint: {'; '.join(first['violations'])}."
+    elif cfg.objective != "accuracy":
+        goal = GOALS[cfg.objective]
+        reason = (f"{lead}; it meets every constraint, but the objective is the {goal}: "
+                  f"{_value(first, cfg.objective)} for {first['model']} against {_value(rec, cfg.objective)} for "
+                  f"{rec['model']}.")
+    else:
+        served = f"served as {first['variant']} on {device}" if first["variant"] else f"served on {device}"
+        if first["accuracy"] is None:
+            reason = f"{lead}; {served} its accuracy was not measured, so it ranks after every measured one."
+        elif rec["accuracy"] is not None and first["accuracy"] < rec["accuracy"]:
+            reason = (f"{lead}; {served} its accuracy is {first['accuracy']:.4f}, below {rec['model']}'s "
+                      f"{rec['accuracy']:.4f} as served ({rec['variant']}).")
+        else:
+            reason = (f"{lead}; {served} its accuracy ties with {rec['model']}'s ({rec['variant']}), and "
+                      f"{rec['model']} is ranked first on the tie-break (lower p95 latency, then name).")
+        if compare is not None and first["model"] != result["runner_up"]:
+            comparison = compare(result["dataset"], rec, first, cfg.device)
+    return {"model": first["model"], "sort_by": sort_by, "value": value, "reason": reason, "comparison": comparison}
+
+
+def _value(cand: dict, name: str) -> str:
+    value = cand[name]
+    if value is None:
+        return "not measured"
+    return f"{value:.3g} ms p95 (upper bound)" if name == "p95_ms" else f"{value:.2g} USD / 1k texts"
+
+
+def recommend(table: pd.DataFrame, cfg: RecommendParams, compare: Optional[Comparison] = None,
+              sort_by: str = "accuracy") -> dict:
+    """``{dataset: recommendation}`` for every data set in the leaderboard table (ranked by ``sort_by``)."""
+    return {dataset: recommend_dataset(group, dataset, cfg, compare, sort_by)
             for dataset, group in table.groupby("dataset", sort=True)}
 
 
@@ -129,22 +188,44 @@ def _describe(cand: dict) -> str:
 def _why(rec: dict) -> list[str]:
     second = rec["candidates"].get(rec["runner_up"])
     n_ok = sum(1 for c in rec["candidates"].values() if not c["violations"])
-    goal = {"accuracy": "highest accuracy", "p95_ms": "lowest p95 latency",
-            "cost_per_1k_texts_usd": "lowest cost"}[rec["objective"]]
+    goal = GOALS[rec["objective"]]
     lines = [f"Why: the {goal} of the {n_ok} model(s) that meet every constraint."]
+    first = rec.get("leaderboard_first")
     if second is None:
-        return lines + ["Runner-up: none (no other model meets the constraints)."]
-    lines.append(f"Runner-up: {_describe(second)}.")
-    comp = rec["comparison"]
-    if comp is not None:
-        verdict = "significant" if comp["significant"] else "not significant"
-        lines.append(f"Accuracy difference {rec['recommended']} − {rec['runner_up']}: {comp['diff'] * 100:+.1f} pt "
-                     f"[{comp['low'] * 100:+.1f}, {comp['high'] * 100:+.1f}], McNemar p={comp['p_value']:.2g} "
-                     f"({verdict}, on the test predictions of eager fp32).")
-        if not comp["significant"] and rec["objective"] == "accuracy":
-            lines.append(f"The difference is not significant: if speed or cost matter more, {rec['runner_up']} "
-                         "is an equally defensible choice.")
+        lines.append("Runner-up: none (no other model meets the constraints).")
+    else:
+        lines.append(f"Runner-up: {_describe(second)}.")
+        comp = rec["comparison"]
+        if comp is not None:
+            lines.append(_difference_text(rec["recommended"], rec["runner_up"], comp))
+            if not comp["significant"] and rec["objective"] == "accuracy":
+                lines.append(f"The difference is not significant: if speed or cost matter more, {rec['runner_up']} "
+                             "is an equally defensible choice.")
+    if first is not None:
+        lines.append(f"Why not the leaderboard's first: {first['reason']}")
+        if first.get("comparison") is not None:
+            lines.append(_difference_text(rec["recommended"], first["model"], first["comparison"]))
     return lines
+
+
+def predictions_text(source: dict) -> str:
+    """Which predictions a comparison used for one model (a source of
+    :func:`textcls.report.leaderboard.deployed_correct`)."""
+    if source["predictions"] == "served":
+        device = "GPU" if source["device"] in ("gpu", "cuda") else source["device"].upper()
+        return f"{source['model']} as served ({source['variant']}, {device}, batch 1)"
+    variant = source.get("evaluate_variant") or "reference-variant"
+    return (f"{source['model']} on the evaluate stage's {variant} predictions, not its deployed variant's, "
+            f"because {source['fallback_reason']}")
+
+
+def _difference_text(a: str, b: str, comp: dict) -> str:
+    verdict = "significant" if comp["significant"] else "not significant"
+    compared = comp.get("compared")
+    rows = f" on {comp['n']} test rows" if comp.get("n") is not None else ""
+    on = f"{rows}: {'; '.join(predictions_text(s) for s in compared)}" if compared else rows
+    return (f"Accuracy difference {a} − {b}: {comp['diff'] * 100:+.1f} pt [{comp['low'] * 100:+.1f}, "
+            f"{comp['high'] * 100:+.1f}], McNemar p={comp['p_value']:.2g} ({verdict}{on}).")
 
 
 def to_markdown(recs: dict, cfg: RecommendParams) -> str:
