@@ -237,6 +237,8 @@ def test_from_repeats_p50_is_the_median_of_per_repeat_p50s_in_ms():
     assert lat.p50_ci == [pytest.approx(2.0), pytest.approx(7.0)]
     assert lat.p95 == pytest.approx(8.55)  # median of 0.1 (a+1) + 8.1 over a = 1..6
     assert lat.p95_ci == [pytest.approx(8.3), pytest.approx(8.8)]
+    assert lat.p50_repeats == pytest.approx([2.0, 3.0, 4.0, 5.0, 6.0, 7.0])  # per repeat, in repeat order
+    assert lat.p95_repeats == pytest.approx([8.3, 8.4, 8.5, 8.6, 8.7, 8.8])
     assert lat.mean == pytest.approx(np.mean(np.concatenate(HAND_REPEATS)) * 1000)
     assert lat.min == pytest.approx(1.0) and lat.max == pytest.approx(9.0)
     assert lat.p95_upper is None and lat.p99 is None and lat.p99_upper is None  # 18 calls: too few to bound
@@ -306,7 +308,8 @@ def test_to_dict_rounds_numbers_and_lists_keeps_none_and_ints():
     lat = latency.RepeatedLatency.from_repeats([ms([1.23456789, 2.3456789, 9.87654321])] * 6)
     d = lat.to_dict()
     assert set(d) == {"count", "repeats", "p50", "p50_ci", "p95", "p95_ci", "p95_upper", "p99", "p99_upper", "mean",
-                      "min", "max", "confidence"}
+                      "min", "max", "p50_repeats", "p95_repeats", "confidence"}
+    assert d["p50_repeats"] == [2.3457] * 6 and len(d["p95_repeats"]) == 6  # one per repeat, rounded like the rest
     assert d["count"] == 18 and d["repeats"] == 6 and isinstance(d["count"], int)
     assert d["p50"] == 2.3457 and d["p50_ci"] == [2.3457, 2.3457] and d["min"] == 1.2346
     assert d["p95_upper"] is None and d["p99"] is None

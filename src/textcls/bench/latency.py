@@ -7,7 +7,9 @@ alike. :class:`RepeatedLatency` summarises one variant's calls:
 - ``p50`` / ``p95``: the median over the repeats of each repeat's percentile, with a distribution-free
   95 % interval over the repeats (:func:`textcls.bench.stats.quantile_interval`);
 - ``p95_upper`` / ``p99_upper``: order-statistic 95 % upper confidence bounds from all calls pooled; a
-  percentile is only claimed when there are enough calls for its bound (``p99`` needs 299 calls).
+  percentile is only claimed when there are enough calls for its bound (``p99`` needs 299 calls);
+- ``p50_repeats`` / ``p95_repeats``: each repeat's own p50 and p95, in repeat order, so a later stage can
+  resample the repeats (the recommendation's decision certificate, :mod:`textcls.report.certificate`).
 
 On a GPU the timed function must synchronise itself (the backends do), so ``perf_counter`` brackets
 finished work.
@@ -57,6 +59,8 @@ class RepeatedLatency:
     mean: float
     min: float
     max: float
+    p50_repeats: list  # each repeat's p50, in repeat order
+    p95_repeats: list  # each repeat's p95
     confidence: float = stats.CONFIDENCE
 
     @classmethod
@@ -73,7 +77,8 @@ class RepeatedLatency:
                    p95=float(np.median(p95s)), p95_ci=_interval(p95s),
                    p95_upper=stats.quantile_upper_bound(pooled, 0.95),
                    p99=float(np.percentile(pooled, 99)) if p99_upper is not None else None, p99_upper=p99_upper,
-                   mean=float(pooled.mean()), min=float(pooled.min()), max=float(pooled.max()))
+                   mean=float(pooled.mean()), min=float(pooled.min()), max=float(pooled.max()),
+                   p50_repeats=p50s, p95_repeats=p95s)
 
     @classmethod
     def from_sequence(cls, seconds: Sequence[float], repeats: int) -> "RepeatedLatency":
