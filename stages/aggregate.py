@@ -4,7 +4,11 @@ model under the deployment constraints in ``recommend:``, the runner-up and why.
 
     python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR PREDICTIONS_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
         REC_MD REC_JSON [--roc-dir DIR] [--pr-dir DIR] [--prepared-dir DIR --errors-md FILE --length-dir DIR] \
-        [--served-dir DIR] [--params params.yaml]
+        [--served-dir DIR] [--capacity-json FILE] [--capacity-md FILE] [--params params.yaml]
+
+With ``--capacity-json`` / ``--capacity-md`` it plans every benchmarked variant for the ``capacity:`` traffic
+(``textcls.report.capacity``: replicas meeting the p95 target, cost per month at ``benchmark.price_per_hour``, and
+the traffic below which an LLM API billed for the few-shot prompt would cost less).
 
 With ``--prepared-dir`` and ``--errors-md`` / ``--length-dir`` it writes the error analysis of every entry
 (``textcls.report.errors``: most confident mistakes, most confused class pairs, accuracy by text length) as one
@@ -16,6 +20,10 @@ interval of the accuracy difference, McNemar's exact test), on the evaluate stag
 leaderboard ranks by); the recommended model is compared with the runner-up the same way, each on the served
 predictions of the variant it would be deployed as (``--served-dir``: ``DIR/<dataset>/<entry>.parquet``, written by
 the benchmark stages; where they are missing, on the evaluate stage's predictions, and the recommendation says so).
+Each data set's recommendation also gets its decision certificate (``textcls.report.certificate``): per model, the
+probability of being the best one meeting every constraint, from ``aggregate.bootstrap_resamples`` joint resamples
+of those test predictions (paired rows) and of each deployed variant's latency repeats (``p95_repeats`` in the
+benchmark reports), and its margin to each limit.
 """
 
 import argparse
@@ -25,7 +33,7 @@ from pathlib import Path
 from textcls.cli import run
 from textcls.report import leaderboard
 
-from textcls.report import errors, recommend
+from textcls.report import capacity, errors, recommend
 from textcls.io import atomic_outputs, write_bytes, write_json, write_text
 from textcls.config.params import declared_entries, load_params
 
@@ -46,6 +54,9 @@ def main(argv=None) -> int:
     parser.add_argument("--served-dir", help="every benchmarked variant's served test predictions "
                                              "(SERVED_DIR/<dataset>/<entry>.parquet): the recommendation compares "
                                              "the deployed variants on them")
+    parser.add_argument("--capacity-json", help="write the capacity and cost plan of every benchmarked variant "
+                                                "under `capacity:` here (textcls.report.capacity)")
+    parser.add_argument("--capacity-md", help="the same plan as a Markdown table")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     if (args.errors_md or args.length_dir) and not args.prepared_dir:
@@ -68,15 +79,22 @@ def main(argv=None) -> int:
 
     compare = leaderboard.deployed_comparison(args.predictions_dir, args.served_dir, cfg.bootstrap_resamples,
                                               params.base.seed, cfg.significance_level)
-    recs = recommend.recommend(table, params.recommend, compare, cfg.sort_by)
+    certify = leaderboard.deployed_certificate(args.predictions_dir, args.served_dir, args.bench_dir,
+                                               cfg.bootstrap_resamples, params.base.seed)
+    recs = recommend.recommend(table, params.recommend, compare, cfg.sort_by, certify)
     recommendation = recommend.to_markdown(recs, params.recommend)
     curve_dirs = {"roc": args.roc_dir, "pr": args.pr_dir}
     curves = {(e.dataset, e.name): leaderboard.curves(args.predictions_dir, e.dataset, e.name)
               for e in entries} if any(curve_dirs.values()) else {}
     analysis = (errors.analyse(entries, Path(args.predictions_dir), Path(args.prepared_dir))
                 if args.errors_md or args.length_dir else [])
+    plan = (capacity.build(entries, **capacity.read_inputs(entries, args.bench_dir, args.eval_dir, args.prepared_dir,
+                                                           args.predictions_dir),
+                           cfg=params.capacity, price_per_hour=params.benchmark.price_per_hour)
+            if args.capacity_json or args.capacity_md else None)
     outputs = (args.out_json, args.out_csv, args.out_md, args.out_png, args.rec_md, args.rec_json,
-               *(d for d in (*curve_dirs.values(), args.errors_md, args.length_dir) if d))
+               *(d for d in (*curve_dirs.values(), args.errors_md, args.length_dir, args.capacity_json,
+                             args.capacity_md) if d))
     with atomic_outputs(*outputs):
         write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))
         write_text(args.out_csv, table.to_csv(index=False))
@@ -97,6 +115,10 @@ def main(argv=None) -> int:
             path = Path(args.length_dir) / result.dataset / f"{result.entry}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
             write_text(path, errors.length_rows(result).to_csv(index=False))
+        if args.capacity_json:
+            write_json(args.capacity_json, plan)
+        if args.capacity_md:
+            write_text(args.capacity_md, capacity.to_markdown(plan))
     print(markdown)
     print(recommendation)
     return 0

@@ -26,13 +26,14 @@ from textcls.config.adapter import URL_CREDENTIALS, Invalid, validate
 from textcls.config.fields import Bool, Expect, Field, Int, StageName, Str, distinct, empty_if_null, rule, schema
 from textcls.config.schema import (CPU_VARIANTS, CUDA_VARIANTS, DATA_FORMATS, LABEL_SCORING, LLM_BACKENDS,
                                    OBJECTIVES, PRECISIONS, SAMPLING, SERVING_DEVICES, SPLITS, AggregateParams,
-                                   BaseParams, BenchmarkParams, DatasetParams, DistillParams, EvaluateParams,
-                                   HubDatasetParams, LLMParams, RecommendParams, TfidfParams, TokenizeParams,
-                                   TokenizerParams, TrainParams)
+                                   ApiPriceParams, BaseParams, BenchmarkParams, CapacityParams, DatasetParams,
+                                   DistillParams, EvaluateParams, HubDatasetParams, LLMParams, RecommendParams,
+                                   TfidfParams, TokenizeParams, TokenizerParams, TrainParams)
 from textcls.errors import ParamsError
 
 __all__ = [  # what other modules import from here (the sections are declared in textcls.config.schema)
-    "AggregateParams", "BaseParams", "BenchmarkParams", "CPU_VARIANTS", "CUDA_VARIANTS", "DATA_FORMATS",
+    "AggregateParams", "ApiPriceParams", "BaseParams", "BenchmarkParams", "CPU_VARIANTS", "CapacityParams",
+    "CUDA_VARIANTS", "DATA_FORMATS",
     "DatasetParams", "DistillParams", "Entry", "EvaluateParams", "HubDatasetParams", "KIND_SCHEMAS", "KindSchema",
     "LABEL_SCORING", "LLMParams", "LLM_BACKENDS", "ModelParams", "OBJECTIVES", "PRECISIONS", "Params",
     "ParamsError", "RecommendParams", "SAMPLING", "SERVING_DEVICES", "SPLITS", "TfidfParams", "TokenizeParams",
@@ -171,6 +172,7 @@ class Params:
     benchmark: BenchmarkParams
     aggregate: AggregateParams
     recommend: RecommendParams
+    capacity: CapacityParams
 
     @model_validator(mode="before")
     @classmethod

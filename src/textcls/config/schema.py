@@ -12,8 +12,8 @@ from typing import Annotated, Literal, Optional, get_args
 from pydantic import Strict, field_validator, model_validator
 
 from textcls.config.adapter import URL_CREDENTIALS, Invalid
-from textcls.config.fields import (Bool, Expect, Field, Int, List, NonEmptyStr, Number, Str, distinct, rule,
-                                   schema)
+from textcls.config.fields import (Bool, Expect, Field, Int, List, NonEmptyStr, Number, Str, distinct,
+                                   empty_if_null, rule, schema)
 
 Split = Literal["train", "validation", "test"]
 SPLITS = get_args(Split)
@@ -233,7 +233,7 @@ class AggregateParams:
     sort_by: Str = "accuracy"
     metrics: List = Field(default_factory=lambda: ["accuracy", "f1_macro", "f1_weighted", "auroc", "loss"])
     significance_level: Number = Field(0.05, gt=0, lt=1)  # McNemar's exact test of each model against the best one
-    bootstrap_resamples: Int = Field(1000, ge=100)  # paired bootstrap of the accuracy difference
+    bootstrap_resamples: Int = Field(1000, ge=100)  # paired bootstrap of accuracy differences; decision certificate draws
 
 
 @schema
@@ -247,3 +247,26 @@ class RecommendParams:
     max_memory_mb: Optional[Number] = Field(None, gt=0)  # memory serving the model keeps (CPU RSS; GPU from NVML)
     max_cost_per_1k_texts_usd: Optional[Number] = Field(None, gt=0)
     max_params: Optional[Int] = Field(None, gt=0)
+
+
+@schema
+class ApiPriceParams:
+    """An LLM API's prices, USD per 1M tokens: the user's to set (null = not set: no API comparison)."""
+
+    input: Optional[Annotated[Number, Field(ge=0), Expect("a price >= 0 (USD per 1M input tokens), or null")]] = None
+    output: Optional[Annotated[Number, Field(ge=0), Expect("a price >= 0 (USD per 1M output tokens), or null")]] = None
+
+
+@schema
+class CapacityParams:
+    """The traffic a deployment must serve; the aggregate stage plans replicas and cost per month from the
+    measured throughput-by-batch-size curves (``textcls.report.capacity``). Prices are the user's to set."""
+
+    requests_per_s: Annotated[Number, Field(gt=0), Expect("a number > 0 (texts per second to classify)")] = 10.0
+    p95_target_ms: Annotated[Number, Field(gt=0), Expect("a number > 0 (milliseconds, end to end)")] = 100.0
+    hours_per_month: Annotated[Number, Field(gt=0, le=744), Expect("hours in (0, 744] (730 = a mean month)")] = 730
+    max_utilisation: Annotated[Number, Field(gt=0, le=1), Expect("a fraction in (0, 1] of a replica's measured "
+                                                                 "throughput")] = 0.7
+    llm_api_price_per_1m_tokens: Annotated[ApiPriceParams, empty_if_null] = Field(default_factory=ApiPriceParams)
+    llm_api_output_tokens_per_text: Annotated[Int, Field(ge=0), Expect("an integer >= 0 (tokens the API answers "
+                                                                       "with per text)")] = 8

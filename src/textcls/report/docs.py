@@ -166,6 +166,8 @@ def render_recommendation(inputs: Inputs) -> str:
     cfg = inputs.params.recommend
     recs = inputs.recommendation
     rows, excluded, fallbacks, compared = [], [], [], False
+    # the decision certificate's P(best) of the recommended model; a recommendation.json from before it has none
+    certified = any((recs.get(ds) or {}).get("certificate") for ds in inputs.datasets())
     for ds in inputs.datasets():
         rec = recs.get(ds)
         if rec is None:
@@ -188,6 +190,10 @@ def render_recommendation(inputs: Inputs) -> str:
             p95 = f"{ms(best['p95_ms'])} ms" if best.get("p95_ms") is not None else "not measured"
             rows.append([ds, f"**{rec['recommended']}**", variant_name(best["variant"]) if best.get("variant") else "",
                          acc(best.get("accuracy")), p95, second["model"] if second else "none", diff, pv])
+        if certified:
+            cert = rec.get("certificate") or {}
+            p_best = (cert.get("models") or {}).get(rec["recommended"], {}).get("p_best")
+            rows[-1].insert(2, f"{p_best:.2f}" if p_best is not None else "")
         for name, cand in sorted(cands.items()):
             if cand["violations"]:
                 excluded.append(f"- {ds}/{name} is excluded: {'; '.join(cand['violations'])}.")
@@ -196,9 +202,17 @@ def render_recommendation(inputs: Inputs) -> str:
     on = ("on the test predictions of the variants compared, each as served (batch 1; the runner-up's variant is "
           "in `metrics/recommendation.md`), paired on the same test rows" if compared
           else "on the eager fp32 test predictions")
+    align = ["---", "---", "---", "---:", "---:", "---", "---:", "---"]
+    certificate = ""
+    if certified:
+        header.insert(2, "P(best)")
+        align.insert(2, "---:")
+        certificate = (" P(best): the share of joint resamples of the test rows and the latency repeats in which the "
+                       "recommended model is the best one meeting every constraint (the decision certificate, with "
+                       "every model's margins, is in `metrics/recommendation.md`).")
     lines = [STAMP, "", f"Serving on {cfg.device.upper()}, objective `{cfg.objective}`; constraints (`recommend:`): "
-             f"{constraints_text(cfg)}. The difference (recommended − runner-up) is {on}.", "",
-             *table(header, ["---", "---", "---", "---:", "---:", "---", "---:", "---"], rows)]
+             f"{constraints_text(cfg)}. The difference (recommended − runner-up) is {on}.{certificate}", "",
+             *table(header, align, rows)]
     if fallbacks:
         lines += ["", "Compared without the deployed variant's predictions:", *fallbacks]
     if excluded:

@@ -196,6 +196,60 @@ def deployed_comparison(predictions_dir: Path, served_dir: Path | None, resample
     return compare
 
 
+def p95_repeats(bench_dir: Path, dataset: str, model: str, variant: str, device: str) -> tuple[list | None, str]:
+    """The per-repeat p95s (ms) of ``variant`` on ``device`` (``cpu``/``gpu``) from the model's benchmark report,
+    or None and why not (a report from before they were saved)."""
+    path = Path(bench_dir) / dataset / f"{model}.json"
+    if not path.is_file():
+        return None, f"{path} not found"
+    result = read_json(path).get("cuda" if device == "gpu" else device)
+    variants = result.get("variants", {}) if isinstance(result, dict) else {}
+    repeats = variants.get(variant, {}).get("latency_ms", {}).get("p95_repeats")
+    if repeats is None:
+        return None, (f"{path} has no per-repeat p95s for {variant} (a benchmark from before they were saved; "
+                      "rerun `dvc repro` to resample them)")
+    return repeats, ""
+
+
+def deployed_evidence(predictions_dir: Path, served_dir: Path | None, bench_dir: Path | None, dataset: str,
+                      cand: dict, device: str):
+    """What the decision certificate knows of one recommendation candidate (``textcls.report.certificate``):
+    its measured values, its deployed variant's per-row correctness (:func:`deployed_correct`: the served
+    predictions, or the evaluate stage's, noted) and its per-repeat p95s (or a note that the p95 stays fixed)."""
+    from textcls.report import certificate
+
+    values = {name: cand.get(name) for name in ("accuracy", "p95_ms", "memory_mb", "cost_per_1k_texts_usd",
+                                                "params")}
+    if cand.get("benchmark") != "measured":
+        return certificate.ModelEvidence(cand["model"], values, benchmarked=False, notes=(
+            f"no {device.upper()} benchmark ({cand.get('benchmark', 'not run')}): never meets the constraints",))
+    notes = []
+    correct, source = deployed_correct(predictions_dir, served_dir, dataset, cand, device)
+    if source["predictions"] != "served":
+        variant = source.get("evaluate_variant") or "reference-variant"
+        notes.append(f"accuracy resampled from the evaluate stage's {variant} predictions (their spread around the "
+                     f"served accuracy), not the deployed variant's, because {source['fallback_reason']}")
+    repeats, why = (p95_repeats(bench_dir, dataset, cand["model"], cand["variant"], device) if bench_dir is not None
+                    else (None, "no benchmark folder was given"))
+    if cand.get("p95_ms") is not None and (repeats is None or len(repeats) < 2):
+        reason = why or f"only {len(repeats)} latency repeat (benchmark.repeats)"
+        notes.append(f"p95 fixed at its measured {cand['p95_ms']:.3g} ms, not resampled: {reason}")
+    return certificate.ModelEvidence(cand["model"], values, rows=correct.index.to_numpy(),
+                                     correct=correct.to_numpy(dtype=bool), p95_repeats=repeats, notes=tuple(notes))
+
+
+def deployed_certificate(predictions_dir: Path, served_dir: Path | None, bench_dir: Path | None, resamples: int,
+                         seed: int):
+    """The recommendation's ``certify(dataset, candidates, constraints, objective, device)``: the decision
+    certificate (:func:`textcls.report.certificate.certify`) of one data set's candidates, as JSON."""
+    from textcls.report import certificate
+
+    def certify(dataset: str, cands: list[dict], constraints: list, objective: str, device: str) -> dict:
+        evidence = [deployed_evidence(predictions_dir, served_dir, bench_dir, dataset, c, device) for c in cands]
+        return certificate.certify(evidence, constraints, objective, resamples, seed).to_dict()
+    return certify
+
+
 def curves(predictions_dir: Path, dataset: str, model: str) -> dict[str, pd.DataFrame]:
     """``{"roc": fpr/tpr rows, "pr": recall/precision rows}`` of one entry, from its saved test probabilities
     (:func:`textcls.eval.curves.roc_points` / ``pr_points``: binary, the positive class; more, macro)."""

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 LEADERBOARD_MD = "metrics/leaderboard.md"
 LEADERBOARD_JSON = "metrics/leaderboard.json"
 RECOMMENDATION_MD = "metrics/recommendation.md"
+CAPACITY_JSON = "metrics/capacity.json"
 HARDWARE_JSON = "metrics/hardware.json"
 PLOT_PATHS = ("plots",)
 IMAGE_SUFFIXES = (".gif", ".jpeg", ".jpg", ".png", ".svg")
@@ -165,7 +166,8 @@ def plots_section(base_rev: str, changed: Sequence[str], deleted: Sequence[str] 
 def build_report(base_rev: str, params_diff_md: str, metrics_diff_md: str, leaderboard_md: str | None,
                  recommendation_md: str | None, changed_plots: Sequence[str], stale_stages: Sequence[str],
                  deleted_plots: Sequence[str] = (), hardware_changed: bool = False,
-                 dvc_warnings: Sequence[str] = (), changes_md: str | None = None) -> str:
+                 dvc_warnings: Sequence[str] = (), changes_md: str | None = None,
+                 capacity_md: str | None = None) -> str:
     """The whole pull-request comment, deterministic for given inputs.
 
     ``leaderboard_md`` / ``recommendation_md`` are the files' text (None: missing; the recommendation
@@ -173,6 +175,8 @@ def build_report(base_rev: str, params_diff_md: str, metrics_diff_md: str, leade
     latency changes come from the machine as much as from the code. ``changes_md``
     (:func:`textcls.report.pr_changes.to_markdown`): the quality changes with their paired tests and the latency
     changes beyond run-to-run noise; given, it leads the report and the full metrics diff is collapsed.
+    ``capacity_md`` (:func:`textcls.report.capacity.pr_section`): the capacity and cost section, after the
+    recommendation (None: left out).
     """
     head = "\n\n".join(part for part in (
         f"# textcls-bench report: changes vs `{base_rev}`",
@@ -187,7 +191,8 @@ def build_report(base_rev: str, params_diff_md: str, metrics_diff_md: str, leade
     note = (f"`{HARDWARE_JSON}` differs from `{base_rev}`: latency, throughput and cost were measured on "
             "another machine, so their changes reflect the hardware as much as the code."
             if hardware_changed else "")
-    rest = len("\n\n".join([head, params, board, recommendation, plots])) + len(note) + 100
+    capacity = (capacity_md or "").strip()
+    rest = len("\n\n".join([head, params, board, recommendation, capacity, plots])) + len(note) + 100
     metrics = diff_section("Metrics changed", metrics_diff_md, "No metric changed.", note, MAX_CHARS - rest,
                            f"dvc metrics diff {base_rev} --md --precision 4")
     if changes_md is not None:
@@ -197,7 +202,7 @@ def build_report(base_rev: str, params_diff_md: str, metrics_diff_md: str, leade
         metrics = "\n\n".join(part for part in (
             "## All metric changes", note, f"<details><summary>The full `dvc metrics diff {base_rev}` "
             f"(latency fields move run to run)</summary>\n\n{body}\n\n</details>") if part)
-    sections = [head, changes_md or "", params, metrics, board, recommendation, plots]
+    sections = [head, changes_md or "", params, metrics, board, recommendation, capacity, plots]
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
@@ -306,7 +311,17 @@ def gather(base: str, cwd: Path | str = ".") -> dict:
         "hardware_changed": bool(changed_files(base, [HARDWARE_JSON], root)),
         "dvc_warnings": warnings,
         "changes_md": changes_markdown(base, root),
+        "capacity_md": capacity_markdown(root),
     }
+
+
+def capacity_markdown(root: Path) -> str:
+    """The capacity and cost section from ``metrics/capacity.json`` (the aggregate stage writes it)."""
+    from textcls.report import capacity
+
+    path = root / CAPACITY_JSON
+    return capacity.pr_section(json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None,
+                               CAPACITY_JSON.replace(".json", ".md"))
 
 
 def changes_markdown(base: str, root: Path) -> str:

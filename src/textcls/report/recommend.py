@@ -12,6 +12,11 @@ the comparison falls back to the evaluate stage's predictions and says so). Wher
 ``aggregate.sort_by``, on the evaluate stage's predictions) is not the recommended model, the recommendation
 says why: a constraint it misses, the objective, or its accuracy as served.
 
+With a ``certify`` function (:func:`textcls.report.leaderboard.deployed_certificate`) each data set also gets its
+decision certificate (:mod:`textcls.report.certificate`): per model, the probability that it is the best one
+meeting every constraint, from joint resamples of the test rows and the latency repeats, and its margin to each
+limit.
+
 Plain functions over the leaderboard table; the aggregate stage writes the result as Markdown
 (for people) and JSON (for tools).
 """
@@ -42,6 +47,9 @@ LABELS = {"accuracy": "accuracy", "p95_ms": "batch-1 p95 latency (ms, 95 % upper
 # textcls.report.leaderboard.deployed_correct)
 Comparison = Callable[[str, dict, dict, str], dict]
 GOALS = {"accuracy": "highest accuracy", "p95_ms": "lowest p95 latency", "cost_per_1k_texts_usd": "lowest cost"}
+# certify(dataset, candidates, constraints, objective, device) -> the data set's decision certificate as JSON
+# (textcls.report.certificate.Certificate.to_dict)
+Certify = Callable[[str, list, list, str, str], dict]
 
 
 def _number(value) -> Optional[float]:
@@ -95,10 +103,20 @@ def _ranked(cands: list[dict], objective: str) -> list[dict]:
     return sorted(cands, key=key)
 
 
+def certificate_constraints(cfg: RecommendParams) -> list:
+    """The set limits of ``cfg`` as the decision certificate's records, in :data:`CONSTRAINTS` order."""
+    from textcls.report.certificate import Constraint
+
+    return [Constraint(key, name, kind, float(getattr(cfg, key)))
+            for key, (name, _, kind) in CONSTRAINTS.items() if getattr(cfg, key) is not None]
+
+
 def recommend_dataset(group: pd.DataFrame, dataset: str, cfg: RecommendParams,
-                      compare: Optional[Comparison] = None, sort_by: str = "accuracy") -> dict:
+                      compare: Optional[Comparison] = None, sort_by: str = "accuracy",
+                      certify: Optional[Certify] = None) -> dict:
     """The recommendation for one data set: best feasible model, runner-up, and why; with a ``rank`` column (a
-    ranked leaderboard), also why the leaderboard's first is not the recommended model where it is not."""
+    ranked leaderboard), also why the leaderboard's first is not the recommended model where it is not; with
+    ``certify``, its decision certificate (``certificate``; without, no such key)."""
     rows = group.to_dict("records")
     cands = [candidate(row, cfg.device) for row in rows]
     for cand in cands:
@@ -113,6 +131,8 @@ def recommend_dataset(group: pd.DataFrame, dataset: str, cfg: RecommendParams,
     first = next((row for row in rows if row.get("rank") == 1), None)
     if feasible and first is not None and first["model"] != feasible[0]["model"]:
         result["leaderboard_first"] = _leaderboard_first(first, sort_by, result, cfg, compare)
+    if certify is not None:
+        result["certificate"] = certify(dataset, cands, certificate_constraints(cfg), cfg.objective, cfg.device)
     return result
 
 
@@ -160,9 +180,9 @@ def _value(cand: dict, name: str) -> str:
 
 
 def recommend(table: pd.DataFrame, cfg: RecommendParams, compare: Optional[Comparison] = None,
-              sort_by: str = "accuracy") -> dict:
+              sort_by: str = "accuracy", certify: Optional[Certify] = None) -> dict:
     """``{dataset: recommendation}`` for every data set in the leaderboard table (ranked by ``sort_by``)."""
-    return {dataset: recommend_dataset(group, dataset, cfg, compare, sort_by)
+    return {dataset: recommend_dataset(group, dataset, cfg, compare, sort_by, certify)
             for dataset, group in table.groupby("dataset", sort=True)}
 
 
@@ -244,4 +264,72 @@ def to_markdown(recs: dict, cfg: RecommendParams) -> str:
             lines.append(f"- {model} is excluded: {'; '.join(reasons)}.")
         if rejected:
             lines.append("")
+        if rec.get("certificate"):
+            lines += [*certificate_markdown(rec["certificate"], rec["recommended"]), ""]
     return "\n".join(lines)
+
+
+SHORT = {"accuracy": "accuracy", "p95_ms": "p95", "memory_mb": "memory", "cost_per_1k_texts_usd": "cost",
+         "params": "parameters"}
+UNITS = {"p95_ms": " ms", "memory_mb": " MB", "cost_per_1k_texts_usd": " USD", "params": ""}
+
+
+def _amount(measure: str, value: float) -> str:
+    if measure == "accuracy":
+        return f"{value:.4f}"
+    if measure == "memory_mb":
+        return f"{value:.0f} MB"
+    return f"{value:.3g}{UNITS[measure]}"
+
+
+def margin_text(check: dict) -> str:
+    """One constraint of one model (a certificate check, :mod:`textcls.report.certificate`), e.g.
+    ``4.3 ms, 91 % under the limit; P(met) 1.00``: the measured value, its margin (slack / limit: one decimal
+    under 10 %) and the share of draws meeting it."""
+    met = f"P(met) {check['p_met']:.2f}"
+    if check["value"] is None:
+        return f"not measured; {met}"
+    amount = _amount(check["measure"], check["value"])
+    margin, slack = check["margin"], check["slack"]
+    if slack == 0 or margin == 0:
+        return f"{amount}, at the limit; {met}"
+    if margin is None:  # a limit of 0: no relative margin
+        return f"{amount}, {abs(slack):.3g} {'inside' if slack > 0 else 'outside'} the limit; {met}"
+    side = ("above" if margin > 0 else "below") if check["kind"] == "min" else ("under" if margin > 0 else "over")
+    share = abs(margin) * 100
+    return f"{amount}, {share:.1f} % {side} the limit; {met}" if share < 10 else \
+        f"{amount}, {share:.0f} % {side} the limit; {met}"
+
+
+def certificate_markdown(cert: dict, recommended: Optional[str]) -> list[str]:
+    """The decision certificate of one data set (:mod:`textcls.report.certificate`) as a Markdown table: per
+    model its P(best) and, per set constraint, the measured value, its margin and the share of draws meeting it."""
+    models = cert["models"]
+    rows = f"the {cert['test_rows']} test rows (the same rows for every model)" if cert["test_rows"] else \
+        "no test rows (accuracy fixed)"
+    lead = (f"**Decision certificate**: {cert['resamples']} draws (seed {cert['seed']}), each a bootstrap of {rows} "
+            "and, per model, of its latency repeats; P(best) is the share of draws in which the model is the best "
+            "one meeting every constraint (ties on every measured value shared equally); each constraint shows "
+            "the measured value, its margin to the limit and P(met), the share of draws meeting it. Each share is "
+            f"within ±{2 * cert['mc_standard_error']:.3f} (2 Monte Carlo standard errors).")
+    lines = [lead, ""]
+    if recommended is not None and recommended in models:
+        lines += [f"P(best) of the recommended {recommended}: {models[recommended]['p_best']:.2f}.", ""]
+    keys = list(next(iter(models.values()))["constraints"]) if models else []
+    header = ["model", "P(best)"]
+    for key in keys:
+        check = next(iter(models.values()))["constraints"][key]
+        sign = "≥" if check["kind"] == "min" else "≤"
+        limit = _amount(check["measure"], check["limit"]) if check["measure"] != "accuracy" else f"{check['limit']:g}"
+        per = " / 1k texts" if check["measure"] == "cost_per_1k_texts_usd" else ""
+        header.append(f"{SHORT[check['measure']]} {sign} {limit}{per}")
+    lines += ["| " + " | ".join(header) + " |", "|---|---:|" + "---|" * len(keys)]
+    for model, entry in models.items():
+        cells = [model, f"{entry['p_best']:.2f}", *(margin_text(entry["constraints"][k]) for k in keys)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"No model meets every constraint in {cert['p_no_feasible'] * 100:.0f} % of draws; the best was a "
+              f"tie in {cert['p_tie'] * 100:.0f} %."]
+    notes = [f"- {model}: {note}." for model, entry in models.items() for note in entry["notes"]]
+    if notes:
+        lines += ["", "About the certificate's inputs:", *notes]
+    return lines
