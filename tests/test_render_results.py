@@ -36,9 +36,12 @@ HARDWARE = {"cpu": {"model": "Test CPU 9000", "machine": "x86_64", "usable_cores
 NO_GPU = {"status": "unavailable", "reason": "no CUDA GPU on this machine"}
 
 
-def _entry(metrics: Path, ds, name, *, accuracy, low, high, f1, n, train_time, kind, cpu, extra_train=None):
+def _entry(metrics: Path, ds, name, *, accuracy, low, high, f1, n, train_time, kind, cpu, extra_train=None,
+           auroc=None):
+    extra_eval = {} if auroc is None else {"auroc": auroc[0], "auroc_ci95": {"low": auroc[1], "high": auroc[2]}}
     _write(metrics / "eval" / ds / f"{name}.json", {"accuracy": accuracy, "accuracy_ci95": {"low": low, "high": high},
-                                                    "f1_macro": f1, "n": n, "comparable_to_published": False})
+                                                    "f1_macro": f1, "n": n, "comparable_to_published": False,
+                                                    **extra_eval})
     _write(metrics / "train" / ds / f"{name}.json", {"train_time_s": train_time, "kind": kind, **(extra_train or {})})
     _write(metrics / "benchmark" / ds / f"{name}.json", {"cpu": cpu, "cuda": NO_GPU, "hardware": HARDWARE})
 
@@ -57,7 +60,7 @@ def project(tmp_path):
     m = tmp_path / "metrics"
     eager = _variant(0.8908, 6.9, 12.0, 1.0)
     _entry(m, "toy", "small", accuracy=0.890789, low=0.874342, high=0.905921, f1=0.890558, n=1520, train_time=58.07,
-           kind="transformer", cpu={"status": "measured", "reference_variant": "eager_fp32", "best_variant": "onnx_int8", "variants": {
+           auroc=(0.961234, 0.950049, 0.970551), kind="transformer", cpu={"status": "measured", "reference_variant": "eager_fp32", "best_variant": "onnx_int8", "variants": {
                "eager_fp32": eager, "onnx_int8": _variant(0.889474, 2.991, 5.5925, 2.32)}})
     _entry(m, "toy", "big", accuracy=0.889474, low=0.874342, high=0.905263, f1=0.889367, n=1520, train_time=108.79,
            kind="transformer", cpu={"status": "measured", "reference_variant": "eager_fp32", "best_variant": "onnx_int8", "variants": {
@@ -106,17 +109,18 @@ def test_results_table_renders_known_metrics_exactly(render, project):
     text = (project / "README.md").read_text()
     rows = _rows(text)
     assert list(rows) == ["small", "big", "small_kd", "tfidf", "tiny"]  # leaderboard rank order
-    assert rows["small"] == ["toy", "small (layers 0, 2)", "0.8908 [0.874, 0.906]", "0.8906", "58 s",
-                             "ONNX Runtime int8", "0.8895", "2.99 / 5.59 ms", "2.3×"]
-    assert rows["big"][1:] == ["big", "0.8895 [0.874, 0.905]", "0.8894", "109 s", "ONNX Runtime int8", "0.8914",
+    assert rows["small"] == ["toy", "small (layers 0, 2)", "0.8908 [0.874, 0.906]", "0.8906",
+                             "0.9612 [0.950, 0.971]", "58 s", "ONNX Runtime int8", "0.8895", "2.99 / 5.59 ms", "2.3×"]
+    assert rows["big"][1:] == ["big", "0.8895 [0.874, 0.905]", "0.8894", "", "109 s", "ONNX Runtime int8", "0.8914",
                                "3.43 / 6.15 ms", "3.9×"]
-    assert rows["small_kd"][1:5] == ["small_kd (distilled from big)", "0.8783 [0.862, 0.894]", "0.8781", "54 s"]
-    assert rows["small_kd"][5:] == ["eager fp32", "0.8908", "6.90 / 12.0 ms", ""]  # best is the reference: no speed-up
-    assert rows["tfidf"][1:] == ["tfidf (TF-IDF)", "0.8526 [0.835, 0.871]", "0.8516", "0.87 s", "scikit-learn",
+    assert rows["small_kd"][1:6] == ["small_kd (distilled from big)", "0.8783 [0.862, 0.894]", "0.8781", "", "54 s"]
+    assert rows["small_kd"][6:] == ["eager fp32", "0.8908", "6.90 / 12.0 ms", ""]  # best is the reference: no speed-up
+    assert rows["tfidf"][1:] == ["tfidf (TF-IDF)", "0.8526 [0.835, 0.871]", "0.8516", "", "0.87 s", "scikit-learn",
                                  "0.8526", "0.82 / 0.91 ms", ""]
     # the LLM was scored on fewer rows than the data set's other entries: its count is shown
-    assert rows["tiny"][1:5] == ["tiny (LLM, 2-shot)", "0.5050 [0.435, 0.575] (200 rows)", "0.3291", "none (prompted)"]
-    assert rows["tiny"][7] == "393 / 497 ms"
+    assert rows["tiny"][1:6] == ["tiny (LLM, 2-shot)", "0.5050 [0.435, 0.575] (200 rows)", "0.3291", "",
+                                 "none (prompted)"]
+    assert rows["tiny"][8] == "393 / 497 ms"
     assert "(1520 rows)" not in text.split("<!-- END generated:results -->")[0]
     assert "- toy: 1520 test rows; **not comparable** to published numbers (`carve` validation 0.02; " \
            "`n_per_class` train 300)." in text

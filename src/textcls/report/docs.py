@@ -114,9 +114,10 @@ def machine(hw: dict) -> str:
 
 def render_results(inputs: Inputs) -> str:
     gpu = any(records.is_measured(inputs.bench[k].get("cuda")) for k in inputs.bench)
-    header = ["dataset", "model", "test accuracy [95 % CI]", "macro-F1", "train time", "best CPU variant",
-              "its served accuracy (vs eager)", "batch-1 p50 [95 % CI] / p95 bound", "vs eager fp32 [95 % CI]"]
-    align = ["---", "---", "---:", "---:", "---:", "---", "---:", "---:", "---:"]
+    header = ["dataset", "model", "test accuracy [95 % CI]", "macro-F1", "AUROC [95 % CI]", "train time",
+              "best CPU variant", "its served accuracy (vs eager)", "batch-1 p50 [95 % CI] / p95 bound",
+              "vs eager fp32 [95 % CI]"]
+    align = ["---", "---", "---:", "---:", "---:", "---:", "---", "---:", "---:", "---:"]
     if gpu:
         header += ["best GPU variant", "its served accuracy (vs eager)", "GPU batch-1 p50 [95 % CI] / p95 bound",
                    "GPU vs eager fp32 [95 % CI]"]
@@ -134,7 +135,11 @@ def render_results(inputs: Inputs) -> str:
             if ev.get("n") != usual:
                 cell += f" ({ev.get('n')} rows)"
             train_time = "none (prompted)" if e.kind == "llm" else seconds(tr["train_time_s"])
-            row = [ds, model_label(inputs, e), cell, acc(ev.get("f1_macro")), train_time, *device_cells(bench.get("cpu"))]
+            auroc = acc(ev.get("auroc"))  # binary: the positive class; more classes: macro one-vs-rest
+            if auroc and ev.get("auroc_ci95"):
+                auroc += f" {ci(ev['auroc_ci95']['low'], ev['auroc_ci95']['high'])}"
+            row = [ds, model_label(inputs, e), cell, acc(ev.get("f1_macro")), auroc, train_time,
+                   *device_cells(bench.get("cpu"))]
             if gpu:
                 row += device_cells(bench.get("cuda"))
             rows.append(row)
