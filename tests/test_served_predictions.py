@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_numbers import _IdEncoder  # texts -> one token id per text, no padding
 
 from textcls.bench import benchmark, served
 from textcls.bench.served import ServedPredictions
@@ -57,21 +58,6 @@ def test_write_and_read_round_trip_one_row_per_device_variant_and_test_row(tmp_p
     pq.write_table(pa.table({"row": [1], "pred": [0]}), path)
     with pytest.raises(TextclsError, match=r"no column\(s\) \['device', 'variant', 'label', 'probs'\].*Fix: rerun"):
         served.read(path)
-
-
-class _IdEncoder:
-    """Texts -> one token per text (its index among all texts); three real tokens per text, no padding."""
-
-    def __init__(self, texts):
-        self.index = {t: i for i, t in enumerate(texts)}
-
-    def __call__(self, texts):
-        ids = np.array([[self.index[t]] * 3 for t in texts], dtype=np.int64)
-        return {"input_ids": ids, "attention_mask": np.ones((len(texts), 3), dtype=np.int64)}
-
-    @staticmethod
-    def real_tokens(batch):
-        return int(batch["attention_mask"].sum())
 
 
 TEST_ROWS = [100 + 7 * i for i in range(12)]  # the prepared test split's row ids: not 0..n-1
