@@ -38,6 +38,12 @@ SKIPPED = re.compile(r"^Stage '([^']+)' didn't change, skipping")
 RESTORED = re.compile(r"^Stage '([^']+)' is cached - skipping run, checking out outputs|^Restored stage '([^']+)'")
 
 
+def stage_name(raw: str) -> str:
+    """A stage's name without the stage file DVC prefixes for one outside ./dvc.yaml
+    (``machine/dvc.yaml:hardware`` -> ``hardware``)."""
+    return raw.rsplit(":", 1)[1] if ".yaml:" in raw else raw
+
+
 def stage_times(events: list[tuple[float, str]], end: float) -> dict[str, float]:
     """Seconds per started stage from ``(monotonic time, line)`` events: each stage runs until the next
     stage line (started, skipped or restored) or ``end``."""
@@ -49,7 +55,7 @@ def stage_times(events: list[tuple[float, str]], end: float) -> dict[str, float]
             times[current[0]] = times.get(current[0], 0.0) + t - current[1]
             current = None
         if started:
-            current = (started.group(1), t)
+            current = (stage_name(started.group(1)), t)
     if current is not None:
         times[current[0]] = times.get(current[0], 0.0) + end - current[1]
     return times

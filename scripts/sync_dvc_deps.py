@@ -1,4 +1,4 @@
-"""Keep each dvc.yaml stage's code deps equal to what its script imports (exact caching).
+"""Keep each stage's code deps (dvc.yaml, machine/dvc.yaml) equal to what its script imports (exact caching).
 
 A stage's ``src/`` deps must be the ``textcls`` modules its script imports, directly or through other
 modules, lazily or not, plus the ``__init__.py`` of every package on the way. This script computes that
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+STAGE_FILES = ("dvc.yaml", "machine/dvc.yaml")  # the pipeline's stage files (machine/: the hardware fingerprint)
 
 
 def module_files(module: str, root: Path = ROOT) -> set[str]:
@@ -103,18 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report; exit 1 if dvc.yaml is out of date")
     args = parser.parse_args(argv)
-    path = ROOT / "dvc.yaml"
-    text, changed = synced(path.read_text())
-    if args.check:
+    stale = 0
+    for name in STAGE_FILES:
+        path = ROOT / name
+        text, changed = synced(path.read_text())
+        if args.check:
+            if changed:
+                print(f"{name} deps are out of date for {sorted(set(changed))}. "
+                      "Fix: run python scripts/sync_dvc_deps.py", file=sys.stderr)
+                stale += 1
+            continue
         if changed:
-            print(f"dvc.yaml deps are out of date for {sorted(set(changed))}. "
-                  "Fix: run python scripts/sync_dvc_deps.py", file=sys.stderr)
-            return 1
-        return 0
-    if changed:
-        path.write_text(text)
-    print(f"dvc.yaml: updated deps of {len(changed)} stage(s)" if changed else "dvc.yaml deps up to date")
-    return 0
+            path.write_text(text)
+        print(f"{name}: updated deps of {len(changed)} stage(s)" if changed else f"{name} deps up to date")
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -4,11 +4,17 @@ model under the deployment constraints in ``recommend:``, the runner-up and why.
 
     python stages/aggregate.py EVAL_DIR TRAIN_DIR BENCH_DIR PREDICTIONS_DIR OUT_JSON OUT_CSV OUT_MD OUT_PNG \
         REC_MD REC_JSON [--roc-dir DIR] [--pr-dir DIR] [--prepared-dir DIR --errors-md FILE --length-dir DIR] \
-        [--served-dir DIR] [--capacity-json FILE] [--capacity-md FILE] [--params params.yaml]
+        [--served-dir DIR] [--capacity-json FILE] [--capacity-md FILE] [--cascades-json FILE --cascades-md FILE] \
+        [--params params.yaml]
 
 With ``--capacity-json`` / ``--capacity-md`` it plans every benchmarked variant for the ``capacity:`` traffic
 (``textcls.report.capacity``: replicas meeting the p95 target, cost per month at ``benchmark.price_per_hour``, and
 the traffic below which an LLM API billed for the few-shot prompt would cost less).
+
+With ``--cascades-json`` / ``--cascades-md`` (and ``--served-dir``) it evaluates every chain under ``cascades:``
+(``textcls.report.cascades``: thresholds chosen on the served validation predictions, scored on test, latency
+summed per text from the served calls, cost per 1,000 texts), appends their Pareto table to the leaderboard
+Markdown, and the recommendation says whether a chain beats the recommended model.
 
 With ``--prepared-dir`` and ``--errors-md`` / ``--length-dir`` it writes the error analysis of every entry
 (``textcls.report.errors``: most confident mistakes, most confused class pairs, accuracy by text length) as one
@@ -33,7 +39,7 @@ from pathlib import Path
 from textcls.cli import run
 from textcls.report import leaderboard
 
-from textcls.report import capacity, errors, recommend
+from textcls.report import capacity, cascades, errors, recommend
 from textcls.io import atomic_outputs, write_bytes, write_json, write_text
 from textcls.config.params import declared_entries, load_params
 
@@ -57,10 +63,15 @@ def main(argv=None) -> int:
     parser.add_argument("--capacity-json", help="write the capacity and cost plan of every benchmarked variant "
                                                 "under `capacity:` here (textcls.report.capacity)")
     parser.add_argument("--capacity-md", help="the same plan as a Markdown table")
+    parser.add_argument("--cascades-json", help="write every `cascades:` chain, thresholds chosen on validation and "
+                                                "scored on test, here (textcls.report.cascades; needs --served-dir)")
+    parser.add_argument("--cascades-md", help="the same chains as a Markdown table (also appended to OUT_MD)")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     if (args.errors_md or args.length_dir) and not args.prepared_dir:
         parser.error("--errors-md and --length-dir need --prepared-dir (the test texts)")
+    if (args.cascades_json or args.cascades_md) and not args.served_dir:
+        parser.error("--cascades-json and --cascades-md need --served-dir (the served predictions)")
 
     params = load_params(args.params)
     cfg = params.aggregate
@@ -82,6 +93,17 @@ def main(argv=None) -> int:
     certify = leaderboard.deployed_certificate(args.predictions_dir, args.served_dir, args.bench_dir,
                                                cfg.bootstrap_resamples, params.base.seed)
     recs = recommend.recommend(table, params.recommend, compare, cfg.sort_by, certify)
+    todo, skipped = cascades.declared(params.cascades.chains, list(dict.fromkeys(e.name for e in entries)))
+    for chain in skipped:
+        logger.warning("cascade %s skipped: %s", chain["chain"], chain["reason"])
+    chains = (cascades.build(list(params.datasets), todo, Path(args.served_dir), Path(args.bench_dir), params.cascades,
+                             params.recommend.device, cfg.bootstrap_resamples, params.base.seed, skipped)
+              if (args.cascades_json or args.cascades_md) and todo else None)
+    if chains is not None:
+        for dataset, verdict in cascades.consider(chains, recs, params.recommend, cfg.significance_level,
+                                                  cfg.bootstrap_resamples, params.base.seed).items():
+            recs[dataset]["cascades"] = verdict
+        markdown += "\n" + cascades.leaderboard_section(chains.json)
     recommendation = recommend.to_markdown(recs, params.recommend)
     curve_dirs = {"roc": args.roc_dir, "pr": args.pr_dir}
     curves = {(e.dataset, e.name): leaderboard.curves(args.predictions_dir, e.dataset, e.name)
@@ -94,7 +116,7 @@ def main(argv=None) -> int:
             if args.capacity_json or args.capacity_md else None)
     outputs = (args.out_json, args.out_csv, args.out_md, args.out_png, args.rec_md, args.rec_json,
                *(d for d in (*curve_dirs.values(), args.errors_md, args.length_dir, args.capacity_json,
-                             args.capacity_md) if d))
+                             args.capacity_md, args.cascades_json, args.cascades_md) if d))
     with atomic_outputs(*outputs):
         write_json(args.out_json, leaderboard.to_metrics_json(table, cfg.metrics))
         write_text(args.out_csv, table.to_csv(index=False))
@@ -119,6 +141,11 @@ def main(argv=None) -> int:
             write_json(args.capacity_json, plan)
         if args.capacity_md:
             write_text(args.capacity_md, capacity.to_markdown(plan))
+        empty = {"method": None, "skipped": skipped, "datasets": {}}
+        if args.cascades_json:
+            write_json(args.cascades_json, chains.json if chains is not None else empty)
+        if args.cascades_md:
+            write_text(args.cascades_md, cascades.to_markdown(chains.json if chains is not None else empty))
     print(markdown)
     print(recommendation)
     return 0

@@ -4,7 +4,8 @@ Runs every configured backend variant on the CPU and, when one is present, on a 
 (without one the result says `"cuda": {"status": "unavailable", ...}`, never zeros). Writes OUT, a JSON
 of {device: {status, variants: {...}, best_variant, reference_variant}} plus model size, parameter
 count, training time and the hardware fingerprint the numbers were measured on; and SERVED, every measured
-variant's served test predictions (parquet: device, variant, row, label, pred, probs; textcls.bench.served).
+variant's served test and validation predictions (parquet: device, variant, split, row, label, pred,
+probs, latency_ms; textcls.bench.served).
 
     python stages/benchmark.py DATASET MODEL MODEL_DIR PREPARED_DIR HARDWARE TRAIN_METRICS OUT SERVED \
         [--params params.yaml]

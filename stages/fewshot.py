@@ -7,7 +7,8 @@
 Writes the same files as train + evaluate + benchmark do for a trained model: METRICS (eval
 schema, plus tokens, invalid answers and cost), TRAIN_METRICS (parameters; no training),
 BENCH (batch-1 latency and cost, in the benchmark schema), CONFUSION, CALIBRATION, PREDICTIONS, and SERVED (the
-same predictions as the benchmark's `fewshot` variant served them, like a benchmark stage's; textcls.bench.served).
+same predictions as the benchmark's `fewshot` variant served them, like a benchmark stage's, plus a seeded
+`max_validation_rows` subsample of the validation split for the cascades' thresholds; textcls.bench.served).
 All or nothing: an unreachable endpoint leaves no partial metrics.
 
     python stages/fewshot.py DATASET LLM WEIGHTS_DIR PREPARED_DIR HARDWARE METRICS TRAIN_METRICS BENCH \
@@ -41,10 +42,10 @@ def main(argv=None) -> int:
     paths = OutputPaths(args.metrics, args.confusion, args.calibration, args.predictions)
     for path in (*paths.all(), args.train_metrics, args.bench, args.served):  # a failed run (e.g. endpoint down)
         remove(path)                                                          # must not leave older files behind
-    metrics, train_metrics, bench, scored = score_llm(args.dataset, args.llm, Path(args.weights_dir),
-                                                      Prepared(args.prepared_dir), read_json(args.hardware), params)
+    metrics, train_metrics, bench, scored, validation = score_llm(
+        args.dataset, args.llm, Path(args.weights_dir), Prepared(args.prepared_dir), read_json(args.hardware), params)
     write_outputs(paths, args.served, args.train_metrics, args.bench, metrics, train_metrics, bench, scored,
-                  params.evaluate.calibration_bins)
+                  params.evaluate.calibration_bins, validation)
     logger.info("%s/%s: accuracy %.4f on %d test rows, p50 %.1f ms", args.dataset, args.llm, metrics["accuracy"],
                 metrics["test_rows"], metrics["latency_ms"]["p50"])
     return 0

@@ -1,8 +1,9 @@
 """Stage `train@<dataset>-<model>`: fit one model on one data set.
 
 The model's kind (textcls.kinds) trains it: transformers are fine-tuned with the Hugging Face
-Trainer (curves logged with DVCLive to LIVE_DIR), the TF-IDF baseline is fitted with
-scikit-learn. Either way MODEL_DIR gets the best model (safetensors) plus textcls.json, and
+Trainer (curves logged with DVCLive to LIVE_DIR), the TF-IDF baseline and the frozen-embedding
+kind's logistic regression are fitted with scikit-learn. Either way MODEL_DIR gets the model
+(safetensors) plus textcls.json, and
 METRICS gets training time, parameter count and validation scores.
 
     python stages/train.py DATASET MODEL TOKENIZED_DIR MODEL_DIR METRICS LIVE_DIR \

@@ -304,6 +304,11 @@ def load_stage(name: str):
     return module
 
 
+# the pipeline's stage files: dvc.yaml and the always-run hardware fingerprint's own (machine/dvc.yaml)
+DVC_FILES = ("dvc.yaml", "machine/dvc.yaml")
+HARDWARE_STAGE = "machine/dvc.yaml:hardware"  # how `dvc repro` / `dvc status` name it
+
+
 def new_toy_project(root: Path, params: dict) -> Path:
     """A git+DVC repo at ``root/project`` holding this project's dvc.yaml, stages/ and src/ and the
     given params, committed (DVCLive needs a commit), not yet reproduced."""
@@ -313,7 +318,8 @@ def new_toy_project(root: Path, params: dict) -> Path:
 
     repo = root / "project"
     repo.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+    for name in (*DVC_FILES, ".dvcignore", ".gitignore"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_ROOT / name, repo / name)
     for name in ("stages", "src"):
         shutil.copytree(PROJECT_ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -362,6 +368,7 @@ def build_toy_pipeline(root: Path) -> Path:
     params["distill"] = {"teacher": "tiny2", "students": ["tiny"], "temperature": 2.0, "alpha": 0.5}
     params["llms"] = {"tinylm": {"backend": "local", "source": str(root / "tiny-llama"), "shots_per_class": 1,
                                  "max_test_rows": 10, "max_text_tokens": 16}}
+    params["cascades"]["chains"] = [["tfidf", "tiny"], ["tfidf", "tiny_kd", "tinylm"]]
     params["tokenize"]["max_length"] = 32
     params["benchmark"].update(warmup=1, repeats=6, throughput_texts=5, batch_sizes=[1, 4],
                                throughput_min_seconds=0.0, cpu_variants=["eager_fp32", "onnx_int8"])

@@ -268,8 +268,8 @@ def test_onnx_makers_export_once_and_quantise_once_per_workdir(monkeypatch, tmp_
     quantises it to model.int8.onnx only when missing, and each session gets the device and threads."""
     events = []
 
-    def export(model_dir, out, input_names):
-        events.append(("export", model_dir, out.name, input_names))
+    def export(model_dir, out, input_names, load=None):
+        events.append(("export", model_dir, out.name, input_names) + ((load,) if load else ()))
         out.write_bytes(b"fp32")
 
     def quantize(fp32, out):
@@ -292,6 +292,68 @@ def test_onnx_makers_export_once_and_quantise_once_per_workdir(monkeypatch, tmp_
     other.mkdir()
     assert int8(model_dir, "cpu", 1, other, names)[1] == other / "model.int8.onnx"  # a fresh workdir: both again
     assert events[2:] == [("export", model_dir, "model.onnx", names), ("quantize", "model.onnx", "model.int8.onnx")]
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    fp32(model_dir, "cpu", 1, fresh, names, load=len)  # a given loader reaches the export
+    assert events[4:] == [("export", model_dir, "model.onnx", names, len)]
+
+
+def test_makers_run_the_model_a_given_loader_returns(monkeypatch, tmp_path):
+    """Check that with `load`, the eager makers and export_onnx run load(model_dir)'s module (quantised for int8)
+    and never load a fine-tuned classifier; without it they load one (load_trained)."""
+    monkeypatch.setattr(backends.models, "load_trained", lambda model_dir: pytest.fail("load_trained was called"))
+    model, seen = RecordingModel(), []
+
+    def load(model_dir):
+        seen.append(model_dir)
+        return model
+
+    quantised, int8_of = RecordingModel(), []
+    monkeypatch.setattr(torch.ao.quantization, "quantize_dynamic",
+                        lambda m, layers, dtype: (int8_of.append(m), quantised)[1])
+    assert backends._eager()(tmp_path, "cpu", 1, tmp_path, ["input_ids"], load=load).model is model
+    assert backends._eager(quantize=True)(tmp_path, "cpu", 1, tmp_path, ["input_ids"], load=load).model is quantised
+    assert int8_of == [model]
+    record = {}
+    monkeypatch.setattr(torch.onnx, "export", lambda module, *args, **kwargs: record.update(module=module))
+
+    class Module(torch.nn.Module):
+        config = types.SimpleNamespace()
+
+    module = Module()
+    backends.export_onnx(tmp_path, tmp_path / "m.onnx", ["input_ids"], load=lambda model_dir: module)
+    assert record["module"].inner is module and seen == [tmp_path, tmp_path]
+
+
+def test_takes_loader_and_build_pass_load_only_to_variants_that_take_it(monkeypatch, tmp_path):
+    """Check Variant.takes_loader (a `load` parameter or **kwargs), that build passes `load` only when given, and
+    that a variant without it is refused by name instead of serving a random classification head."""
+    calls = []
+
+    def plain(model_dir, device, threads, workdir, input_names):
+        calls.append("plain")
+        return "plain backend"
+
+    def loader(model_dir, device, threads, workdir, input_names, load=None):
+        calls.append(("loader", load))
+        return "loader backend"
+
+    def anything(*args, **kwargs):
+        return "anything"
+
+    assert all(backends.VARIANTS[v].takes_loader for v in ("eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8",
+                                                          "eager_fp16", "eager_bf16"))
+    assert not backends.Variant("p", ("cpu",), plain).takes_loader
+    assert backends.Variant("a", ("cpu",), anything).takes_loader
+    monkeypatch.setitem(backends.VARIANTS, "plain", backends.Variant("plain", ("cpu",), plain))
+    monkeypatch.setitem(backends.VARIANTS, "loader", backends.Variant("loader", ("cpu",), loader))
+    assert backends.build("plain", tmp_path, "cpu", 1, tmp_path, ["input_ids"])[0] == "plain backend"
+    assert backends.build("loader", tmp_path, "cpu", 1, tmp_path, ["input_ids"])[0] == "loader backend"
+    assert backends.build("loader", tmp_path, "cpu", 1, tmp_path, ["input_ids"], load=len)[0] == "loader backend"
+    assert calls == ["plain", ("loader", None), ("loader", len)]
+    with pytest.raises(backends.TextclsError, match=r"variant 'plain' runs fine-tuned classifiers only"):
+        backends.build("plain", tmp_path, "cpu", 1, tmp_path, ["input_ids"], load=len)
+    assert calls == ["plain", ("loader", None), ("loader", len)]
 
 
 def test_build_returns_the_backend_and_its_preparation_seconds(monkeypatch, tmp_path):

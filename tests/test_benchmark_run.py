@@ -111,12 +111,24 @@ def test_benchmark_model_reports_the_run(real_result, trained_tiny_dir):
 
 def test_benchmark_model_saves_the_served_predictions_of_every_variant(real_result, prepared_dir):
     """Check that each measured variant's saved predictions are on the served test rows (their prepared row ids)
-    and score exactly the accuracy the report gives that variant."""
+    and score exactly the accuracy the report gives that variant; its validation rows score its validation
+    accuracy; every call is timed, and the test latencies are the ones the report summarises."""
     import pyarrow.parquet as pq
 
     test = pq.read_table(Path(prepared_dir) / "test.parquet").to_pandas()
-    saved = real_result["_served"]
-    assert [(s.device, s.variant) for s in saved] == [("cpu", v) for v in real_result["cpu"]["variants"]]
+    every = real_result["_served"]
+    assert [(s.device, s.variant, s.split) for s in every] == [
+        ("cpu", v, split) for v in real_result["cpu"]["variants"] for split in ("test", "validation")]
+    saved = [s for s in every if s.split == "test"]
+    for s in every:
+        row = real_result["cpu"]["variants"][s.variant]
+        assert s.latency_ms is not None and (s.latency_ms > 0).all()
+        if s.split == "validation":
+            assert s.accuracy == row["validation_accuracy"]
+        else:  # the same calls the latency summary is from
+            assert len(s.latency_ms) == row["latency_ms"]["count"]
+            assert s.latency_ms.min() == pytest.approx(row["latency_ms"]["min"], abs=1e-3)
+            assert s.latency_ms.max() == pytest.approx(row["latency_ms"]["max"], abs=1e-3)
     for s in saved:
         assert set(s.rows) <= set(test["row"]) and len(s.rows) == real_result["served_test_texts"]
         assert s.labels.tolist() == test.set_index("row").loc[s.rows, "label"].tolist()

@@ -12,12 +12,24 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 sys.path.insert(0, str(ROOT / "scripts"))
-from sync_dvc_deps import code_deps, import_closure, synced  # noqa: E402
+from sync_dvc_deps import STAGE_FILES, code_deps, import_closure, synced  # noqa: E402
 
 
 def stage_definitions():
-    for name, stage in DVC_YAML["stages"].items():
-        yield name, stage.get("do", stage)
+    for file in STAGE_FILES:
+        for name, stage in yaml.safe_load((ROOT / file).read_text())["stages"].items():
+            yield name, stage.get("do", stage)
+
+
+def test_the_hardware_fingerprint_has_a_stage_file_of_its_own():
+    """Check that the always-run `hardware` stage is in machine/dvc.yaml (it rewrites only that small lock file),
+    runs from the project root, and is gone from dvc.yaml, whose benchmarks depend on its output."""
+    machine = yaml.safe_load((ROOT / "machine/dvc.yaml").read_text())["stages"]
+    assert set(machine) == {"hardware"} and machine["hardware"]["always_changed"] is True
+    assert machine["hardware"]["wdir"] == ".." and machine["hardware"]["outs"] == [
+        {"metrics/hardware.json": {"cache": False}}]
+    assert "hardware" not in DVC_YAML["stages"]
+    assert "metrics/hardware.json" in DVC_YAML["stages"]["benchmark"]["deps"]
 
 
 @pytest.mark.parametrize("name, stage", list(stage_definitions()), ids=[n for n, _ in stage_definitions()])

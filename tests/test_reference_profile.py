@@ -24,8 +24,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import ONE_THREAD, run_cmd, warm_env
+from conftest import DVC_FILES, ONE_THREAD, run_cmd, warm_env
 from hubstandin import HubStandIn, copy_model_repo, dataset_dir, hub_env, set_commit, write_ag_news_repo
+from test_pipeline import ran_stages
 from tiny_models import EXPECTED, FAMILIES, HUB_CHECKPOINTS, write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +76,8 @@ def reference_run(tmp_path_factory):
 
     repo = root / "project"
     repo.mkdir()
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore", "params.yaml"):
+    for name in (*DVC_FILES, ".dvcignore", ".gitignore", "params.yaml"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, repo / name)
     for name in ("stages", "src", "conf"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -101,7 +103,7 @@ def test_reference_command_runs_download_to_aggregate_for_the_five_families(refe
     download -> prepare -> tokenize -> train -> evaluate -> benchmark -> aggregate for each of them, and that
     the leaderboard and recommendation hold exactly those five entries."""
     repo, proc, hub, _ = reference_run
-    ran = {line.split("'")[1] for line in proc.stdout.splitlines() if line.startswith("Running stage '")}
+    ran = ran_stages(proc.stdout)
     models = sorted(ENTRY.values())
     expected = {"download@ag_news", "prepare@ag_news", "hardware", "aggregate"} | {
         f"{stage}@ag_news-{m}" for stage in ("tokenize", "train", "evaluate", "benchmark") for m in models}

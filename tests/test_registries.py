@@ -29,8 +29,10 @@ def test_builtin_kinds_and_variants_are_registered():
     """Check that the registries hold the built-in kinds (with their settings schemas) and variants."""
     from textcls.serving import backends
 
-    assert {"transformer", "tfidf"} <= set(kinds.REGISTRY) and {"transformer", "tfidf"} <= set(params.KIND_SCHEMAS)
+    builtin = {"transformer", "tfidf", "embedding"}
+    assert builtin <= set(kinds.REGISTRY) and builtin <= set(params.KIND_SCHEMAS)
     assert params.KIND_SCHEMAS["transformer"].settings is params.TrainParams
+    assert params.KIND_SCHEMAS["embedding"].settings is params.EmbeddingParams
     assert set(backends.variant_names("cpu")) >= {"eager_fp32", "dynamic_int8", "onnx_fp32", "onnx_int8"}
     assert set(backends.variant_names("cuda")) >= {"eager_fp32", "eager_fp16", "eager_bf16", "onnx_fp32"}
     assert "eager_fp16" not in backends.variant_names("cpu")

@@ -195,8 +195,8 @@ def test_stale_pipeline_warning(stages, warned):
 
 @pytest.mark.parametrize("status, expected", [
     ({}, []),
-    ({"hardware": ["always changed"]}, []),
-    ({"hardware": ["always changed"], "train@a": [{"changed deps": {"params.yaml": "modified"}}],
+    ({"machine/dvc.yaml:hardware": ["always changed"]}, []),
+    ({"machine/dvc.yaml:hardware": ["always changed"], "train@a": [{"changed deps": {"params.yaml": "modified"}}],
       "aggregate": [{"changed outs": {"metrics/leaderboard.json": "modified"}}]}, ["aggregate", "train@a"]),
 ])
 def test_stale_stages_ignore_always_changed_hardware(status, expected):

@@ -21,6 +21,12 @@ def test_each_stage_runs_until_the_next_stage_line():
     assert repro.stage_times(events, end=15.0) == {"prepare@a": 2.0, "train@a-m": 7.0, "aggregate": 4.0}
 
 
+def test_a_stage_of_another_stage_file_is_named_without_it():
+    """Check that `machine/dvc.yaml:hardware` (the fingerprint's own dvc.yaml) is timed as `hardware`."""
+    events = [(0.0, "Running stage 'machine/dvc.yaml:hardware':\n"), (1.5, "Running stage 'prepare@a':\n")]
+    assert repro.stage_times(events, end=2.0) == {"hardware": 1.5, "prepare@a": 0.5}
+
+
 def test_nothing_ran_gives_no_stages():
     assert repro.stage_times([(0.0, "Stage 'x' didn't change, skipping\n")], end=1.0) == {}
 

@@ -48,16 +48,42 @@ def test_write_and_read_round_trip_one_row_per_device_variant_and_test_row(tmp_p
     path = tmp_path / "served" / "toy" / "m.parquet"
     served.write(path, [a, b, c])
     frame = served.read(path)
-    assert list(frame.columns) == list(served.COLUMNS) and len(frame) == 6
+    assert list(frame.columns) == [*served.COLUMNS, *served.OPTIONAL_COLUMNS] and len(frame) == 6
+    assert set(frame["split"]) == {"test"} and frame["latency_ms"].isna().all()  # untimed rows: NaN
     assert [p for p in path.parent.iterdir()] == [path]  # no temp file left
     assert served.correct(frame, "cpu", "onnx_int8").to_dict() == {2: True, 5: False}
     assert served.correct(frame, "cuda", "eager_fp32").to_dict() == {2: False, 5: False}
     assert served.correct(frame, "cuda", "onnx_int8") is None
     with pytest.raises(ValueError, match="listed twice"):
         served.write(path, [a, a])
+    old = frame[list(served.COLUMNS)]  # a file from before splits and latencies were saved: test rows, untimed
+    pq.write_table(pa.Table.from_pandas(old, preserve_index=False), path)
+    again = served.read(path)
+    assert set(again["split"]) == {"test"} and again["latency_ms"].isna().all()
+    assert served.correct(again, "cpu", "onnx_int8").to_dict() == {2: True, 5: False}
     pq.write_table(pa.table({"row": [1], "pred": [0]}), path)
     with pytest.raises(TextclsError, match=r"no column\(s\) \['device', 'variant', 'label', 'probs'\].*Fix: rerun"):
         served.read(path)
+
+
+def test_validation_rows_and_call_times_are_kept_apart_from_the_test_rows(tmp_path):
+    """Check that the same (device, variant) may be saved once per split, that `correct` reads the test rows only
+    (validation rows with the same ids never leak in), that `select` reads either split, and that each row's call
+    time comes back in milliseconds."""
+    test = ServedPredictions.from_logits("cpu", "m", [1, 2], [0, 1], [[1.0, 0.0], [1.0, 0.0]], "test", [0.002, 0.004])
+    val = ServedPredictions.from_logits("cpu", "m", [1, 2], [1, 1], [[1.0, 0.0], [0.0, 1.0]], "validation",
+                                        [0.001, 0.003])
+    path = tmp_path / "m.parquet"
+    served.write(path, [test, val])
+    frame = served.read(path)
+    assert served.correct(frame, "cpu", "m").to_dict() == {1: True, 2: False}
+    assert served.correct(frame, "cpu", "m", "validation").to_dict() == {1: False, 2: True}
+    np.testing.assert_allclose(served.select(frame, "cpu", "m", "validation")["latency_ms"], [1.0, 3.0])
+    np.testing.assert_allclose(served.select(frame, "cpu", "m")["latency_ms"], [2.0, 4.0])
+    with pytest.raises(ValueError, match="split must be one of"):
+        ServedPredictions("cpu", "m", np.arange(1), np.arange(1), np.arange(1), np.zeros((1, 2)), "train")
+    with pytest.raises(ValueError, match="1 latencies for 2 rows"):
+        ServedPredictions("cpu", "m", np.arange(2), np.arange(2), np.arange(2), np.zeros((2, 2)), "test", [1.0])
 
 
 TEST_ROWS = [100 + 7 * i for i in range(12)]  # the prepared test split's row ids: not 0..n-1
@@ -126,7 +152,17 @@ def test_benchmark_saves_each_variants_served_predictions(monkeypatch, tmp_path,
     test rows (their prepared row ids, also for a seeded subsample), with the accuracy the report gives it; the
     variant that failed to build has none; and the report names the variant evaluate scores."""
     result, saved, logits = _model_run(monkeypatch, tmp_path, max_served)
-    assert [(s.device, s.variant) for s in saved] == [("cpu", "eager_fp32"), ("cpu", "dynamic_int8")]
+    assert [(s.device, s.variant, s.split) for s in saved] == [
+        ("cpu", "eager_fp32", "test"), ("cpu", "eager_fp32", "validation"),
+        ("cpu", "dynamic_int8", "test"), ("cpu", "dynamic_int8", "validation")]
+    for s in saved:  # every call timed: milliseconds, finite, > 0
+        assert s.latency_ms is not None and len(s.latency_ms) == len(s.rows) and (s.latency_ms > 0).all()
+    validation = [s for s in saved if s.split == "validation"]
+    saved = [s for s in saved if s.split == "test"]
+    for s in validation:  # the validation split as served: its row ids, the variant's own classes
+        assert s.rows.tolist() == [0, 1, 2] and s.labels.tolist() == [0, 1, 2]
+        assert s.preds.tolist() == [0, 1, 2]  # WRONG holds test positions only: validation all right
+        assert s.accuracy == result["cpu"]["variants"][s.variant]["validation_accuracy"]
     n = result["served_test_texts"]
     assert n == (max_served or 12)
     positions = (np.arange(12) if max_served is None

@@ -60,10 +60,11 @@ def rounds(n: int, repeats: int, rng: np.random.Generator) -> list[np.ndarray]:
 
 def serve_interleaved(backends: dict, encoder, texts: list[str], repeats: int, rng: np.random.Generator,
                       clock=time.perf_counter) -> dict:
-    """Serve ``texts`` with every backend in interleaved rounds: ``{variant: {"logits", "e2e", "model"}}``,
-    logits in input order, timings per round (round r holds the same texts for every variant)."""
+    """Serve ``texts`` with every backend in interleaved rounds: ``{variant: {"logits", "e2e", "model",
+    "seconds"}}``, logits and each text's end-to-end seconds (``seconds``) in input order, timings per round in
+    ``e2e``/``model`` (round r holds the same texts for every variant)."""
     n = len(texts)
-    out = {name: {"logits": None, "e2e": [], "model": []} for name in backends}
+    out = {name: {"logits": None, "e2e": [], "model": [], "seconds": np.empty(n)} for name in backends}
     for part in rounds(n, repeats, rng):
         for name in rng.permutation(list(backends)):
             logits, e2e, model = serve(backends[name], encoder, [texts[i] for i in part], clock)
@@ -71,6 +72,7 @@ def serve_interleaved(backends: dict, encoder, texts: list[str], repeats: int, r
             if row["logits"] is None:
                 row["logits"] = np.empty((n, logits.shape[1]), dtype=np.float32)
             row["logits"][part] = logits
+            row["seconds"][part] = e2e
             row["e2e"].append(e2e)
             row["model"].append(model)
     return out
@@ -222,8 +224,9 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
                      threads: int, workdir: Path, price_per_hour: float, seed: int,
                      probe: ProbeProcess | None = None, served_logits: dict | None = None) -> dict:
     """Every variant on one device, by the method in this module's docstring. With ``served_logits`` (a dict),
-    each variant that is measured in the end gets its served batch-1 test logits there (``{variant: [n, classes]}``,
-    in the order of ``data["test"]``): the predictions its reported test accuracy comes from."""
+    each variant that is measured in the end gets its served batch-1 calls there: ``{variant: {"test": logits
+    [n, classes], "test_s": seconds per text, "validation": ..., "validation_s": ...}}``, in the order of
+    ``data["test"]`` / ``data["validation"]``: the predictions its reported accuracies come from."""
     from textcls.serving import inference
 
     rng = np.random.default_rng(seed)
@@ -244,10 +247,12 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
             rows[variant] = memprobe.error_row(err)
     if probe is not None:
         probe.wait_ready()  # its imports are done: nothing else runs while we time
+    validation = {}
     for name in rng.permutation(list(backends)):  # warm-up, then the validation split as served
         for i in range(cfg.warmup):
             backends[name](encoder([data["validation"][i % len(data["validation"])]]))
-        logits, _, _ = serve(backends[name], encoder, data["validation"])
+        logits, seconds, _ = serve(backends[name], encoder, data["validation"])
+        validation[name] = (logits, seconds)
         rows[name]["validation_accuracy"] = round(float((logits.argmax(axis=1) == data["validation_labels"]).mean()), 6)
     served = serve_interleaved(backends, encoder, data["test"], cfg.repeats, rng)
     ref = served[variants[0]]
@@ -289,7 +294,9 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
         else:
             rows[name].update(out)
     if served_logits is not None:
-        served_logits.update({name: served[name]["logits"] for name in measured if "error" not in rows[name]})
+        served_logits.update({name: {"test": served[name]["logits"], "test_s": served[name]["seconds"],
+                                     "validation": validation[name][0], "validation_s": validation[name][1]}
+                              for name in measured if "error" not in rows[name]})
     return summarize(rows, cfg.max_accuracy_drop)
 
 
@@ -311,8 +318,9 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
     the hardware it was measured on and the state of the machine while it ran. The memory probe process is
     started first, so that its imports overlap this process's start-up instead of adding to it.
 
-    With ``served`` (a list), every measured variant's served test predictions are appended to it
-    (:class:`textcls.bench.served.ServedPredictions`, keyed by the prepared test split's row ids)."""
+    With ``served`` (a list), every measured variant's served test and validation predictions are appended to it
+    (:class:`textcls.bench.served.ServedPredictions`, keyed by the prepared splits' row ids, with each call's
+    end-to-end time)."""
     import tempfile
 
     from textcls import kinds
@@ -360,9 +368,11 @@ def benchmark_model(dataset: str, name: str, model_dir: Path, prepared: Path, ha
                 result[device] = benchmark_device(device, list(variants), Path(model_dir), card, texts, cfg,
                                                   threads, Path(workdir), cfg.price_per_hour[device], seed, probe,
                                                   served_logits=logits)
-                for variant, variant_logits in (logits or {}).items():
-                    served.append(ServedPredictions.from_logits(device, variant, test["row"].to_numpy(),
-                                                                texts["test_labels"], variant_logits))
+                for variant, calls in (logits or {}).items():
+                    for split, frame in (("test", test), ("validation", val)):
+                        served.append(ServedPredictions.from_logits(
+                            device, variant, frame["row"].to_numpy(), frame["label"].to_numpy(), calls[split],
+                            split, calls[f"{split}_s"]))
     finally:
         if probe is not None:
             probe.close()

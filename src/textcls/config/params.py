@@ -26,15 +26,17 @@ from textcls.config.adapter import URL_CREDENTIALS, Invalid, validate
 from textcls.config.fields import Bool, Expect, Field, Int, StageName, Str, distinct, empty_if_null, rule, schema
 from textcls.config.schema import (CPU_VARIANTS, CUDA_VARIANTS, DATA_FORMATS, LABEL_SCORING, LLM_BACKENDS,
                                    OBJECTIVES, PRECISIONS, SAMPLING, SERVING_DEVICES, SPLITS, AggregateParams,
-                                   ApiPriceParams, BaseParams, BenchmarkParams, CapacityParams, DatasetParams,
-                                   DistillParams, EvaluateParams, HubDatasetParams, LLMParams, RecommendParams,
-                                   TfidfParams, TokenizeParams, TokenizerParams, TrainParams)
+                                   ApiPriceParams, BaseParams, BenchmarkParams, CapacityParams, CascadeParams, DatasetParams,
+                                   DistillParams, EmbeddingParams, EvaluateParams, HubDatasetParams, LLMParams,
+                                   RecommendParams, TfidfParams, TokenizeParams, TokenizerParams, TrainParams)
 from textcls.errors import ParamsError
 
 __all__ = [  # what other modules import from here (the sections are declared in textcls.config.schema)
     "AggregateParams", "ApiPriceParams", "BaseParams", "BenchmarkParams", "CPU_VARIANTS", "CapacityParams",
+    "CascadeParams",
     "CUDA_VARIANTS", "DATA_FORMATS",
-    "DatasetParams", "DistillParams", "Entry", "EvaluateParams", "HubDatasetParams", "KIND_SCHEMAS", "KindSchema",
+    "DatasetParams", "DistillParams", "EmbeddingParams", "Entry", "EvaluateParams", "HubDatasetParams",
+    "KIND_SCHEMAS", "KindSchema",
     "LABEL_SCORING", "LLMParams", "LLM_BACKENDS", "ModelParams", "OBJECTIVES", "PRECISIONS", "Params",
     "ParamsError", "RecommendParams", "SAMPLING", "SERVING_DEVICES", "SPLITS", "TfidfParams", "TokenizeParams",
     "TokenizerParams", "TrainParams", "URL_CREDENTIALS", "YamlLoader", "declared_entries", "load_params", "lookup",
@@ -62,7 +64,7 @@ class KindSchema:
     """How a model kind is configured: the dataclass of its own keys and where :class:`ModelParams` keeps it."""
 
     settings: type  # a (pydantic) dataclass: its fields are the keys a models: entry of this kind may set
-    field: str = "settings"  # the ModelParams field that holds them (built-ins: train, tfidf)
+    field: str = "settings"  # the ModelParams field that holds them (built-ins: train, tfidf, embedding)
     inherits_train: bool = False  # start from the `train:` defaults, which the entry may override
     fine_tuned: bool = False  # a fine-tuned network: may keep `layers`, teach or be a distillation student
 
@@ -85,6 +87,7 @@ def register_kind_schema(name: str, settings: type, field: str = "settings", inh
 
 register_kind_schema("transformer", TrainParams, "train", inherits_train=True, fine_tuned=True)
 register_kind_schema("tfidf", TfidfParams, "tfidf")
+register_kind_schema("embedding", EmbeddingParams, "embedding")  # frozen encoder + LR: no layers, never a student
 
 _MODEL_KEYS = {"kind", "source", "tokenizer", "revision", "trust_remote_code", "layers"}
 _LAYERS = "a list of distinct layer indices >= 0 (transformers only)"
@@ -109,11 +112,12 @@ class ModelParams:
     tokenizer: Annotated[TokenizerParams, empty_if_null]
     train: Optional[TrainParams] = None  # resolved: train defaults + this model's overrides
     tfidf: Optional[TfidfParams] = None
+    embedding: Optional[EmbeddingParams] = None
     revision: Optional[Str] = None  # hub revision (commit, tag or branch); dvc.yaml tracks it: keep the key (null)
     trust_remote_code: Bool = False
     layers: Optional[Annotated[list[Annotated[Int, Field(ge=0)]], Strict(), Field(min_length=1),
                                rule(distinct, "distinct"), Expect(_LAYERS)]] = None  # keep only these encoder layers
-    settings: Optional[Any] = None  # a plugin kind's own settings (built-in kinds keep theirs in train / tfidf)
+    settings: Optional[Any] = None  # a plugin kind's own settings (built-ins keep theirs in train / tfidf / embedding)
 
     @model_validator(mode="before")
     @classmethod
@@ -173,6 +177,7 @@ class Params:
     aggregate: AggregateParams
     recommend: RecommendParams
     capacity: CapacityParams
+    cascades: CascadeParams
 
     @model_validator(mode="before")
     @classmethod
@@ -194,6 +199,15 @@ class Params:
         if not data["datasets"]:
             raise ParamsError("params.yaml needs a non-empty 'datasets' mapping (name -> format, path, files).")
         return data
+
+    @model_validator(mode="after")
+    def _cascade_members(self):
+        """A cascade lists each entry once. (A member these params do not declare, e.g. after the model set changed,
+        is not an error: the chain is skipped, and the cascades report says why: ``textcls.report.cascades``.)"""
+        for i, chain in enumerate(self.cascades.chains):
+            if len({m.split(":")[0] for m in chain}) != len(chain):
+                raise ParamsError(f"cascades.chains[{i}] names one entry twice ({chain}). Fix: list each entry once.")
+        return self
 
     @model_validator(mode="after")
     def _entry_names(self):

@@ -134,6 +134,17 @@ class TfidfParams:
     max_iter: Int = Field(1000, gt=0)
 
 
+@schema
+class EmbeddingParams:
+    """A frozen encoder's sentence embeddings (mean pooling over the attention mask, L2-normalised) + logistic
+    regression: MTEB's classification protocol. The encoder is never trained; only the regression is fitted."""
+
+    C: Number = Field(1.0, gt=0)  # inverse L2 regularisation strength of the logistic regression (MTEB: 1.0)
+    max_iter: Int = Field(100, gt=0)  # lbfgs iterations (MTEB: 100)
+    batch_size: Int = Field(64, gt=0)  # texts per encoder forward pass while embedding train and validation
+    device: Device = "auto"  # where train and validation are embedded (auto: cuda if present)
+
+
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -148,6 +159,9 @@ class LLMParams:
     trust_remote_code: Bool = False
     shots_per_class: Int = Field(2, ge=0)  # 0 = zero-shot
     max_test_rows: Optional[Int] = Field(200, gt=0)  # seeded subsample of the test split; null = all of it
+    # seeded subsample of the validation split also scored, for the cascades' thresholds (textcls.report.cascades);
+    # 0 = none (chains ending in this LLM are then not evaluated), null = all of it
+    max_validation_rows: Optional[Int] = Field(50, ge=0)
     max_text_tokens: Int = Field(96, ge=8)  # each demonstration and query text is cut to this many tokens
     instruction: Annotated[Str, rule(lambda s: "{labels}" in s, "a text containing {labels}")] = (
         "Classify the text into one of these categories: {labels}.")
@@ -247,6 +261,26 @@ class RecommendParams:
     max_memory_mb: Optional[Number] = Field(None, gt=0)  # memory serving the model keeps (CPU RSS; GPU from NVML)
     max_cost_per_1k_texts_usd: Optional[Number] = Field(None, gt=0)
     max_params: Optional[Int] = Field(None, gt=0)
+
+
+_CHAIN = "a list of >= 2 distinct entry names, each `name` or `name:variant` (e.g. [tfidf, minilm:onnx_int8])"
+
+
+@schema
+class CascadeParams:
+    """Chains of leaderboard entries answering in turn (``textcls.report.cascades``, by ``aggregate`` only): a text
+    goes on to the next entry when the previous one's confidence (its top class probability) is under that entry's
+    threshold. Thresholds are chosen on the validation split's served predictions, never on test."""
+
+    chains: list[Annotated[list[Annotated[Str, rule(re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?").fullmatch,
+                                                    "`name` or `name:variant`")]],
+                           Strict(), Field(min_length=2), rule(distinct, "distinct"), Expect(_CHAIN)]] = Field(
+        default_factory=list)
+    # the cheapest thresholds (lowest expected validation latency) whose validation accuracy is at most this far
+    # below the best thresholds' (the benchmark's max_accuracy_drop, for variants, is the same idea)
+    max_accuracy_drop: Annotated[Number, Field(ge=0, le=1), Expect("a fraction in [0, 1]")] = 0.005
+    # candidate thresholds per entry: quantiles of its validation confidence, plus never and always defer
+    thresholds: Annotated[Int, Field(ge=1, le=200), Expect("an integer in [1, 200]")] = 20
 
 
 @schema

@@ -41,6 +41,7 @@ class Scored:
     labels: np.ndarray
     probs: np.ndarray
     label_names: list[str]
+    seconds: np.ndarray | None = None  # per row: the call's end-to-end seconds, where each row was served alone
 
 
 def score_metrics(scored: Scored, bootstrap_resamples: int, calibration_bins: int, seed: int) -> dict:

@@ -2,7 +2,7 @@
 
 from textcls.config import plugins
 from textcls.kinds.base import REGISTRY, ModelKind, get, register
-from textcls.kinds import tfidf, transformer  # noqa: E402,F401  (each registers itself)
+from textcls.kinds import embedding, tfidf, transformer  # noqa: E402,F401  (each registers itself)
 
 plugins.load()  # kinds (and variants) of TEXTCLS_PLUGINS
 

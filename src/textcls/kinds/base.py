@@ -1,4 +1,4 @@
-"""The model-kind registry: what a kind of model (transformer, tfidf, a plugin's) does at each stage.
+"""The model-kind registry: what a kind of model (transformer, tfidf, embedding, a plugin's) does at each stage.
 
 A kind knows how its models are tokenized, trained, encoded for serving, which inference variants
 apply on a device, and how one variant is built. Stages and the serving path ask the registry

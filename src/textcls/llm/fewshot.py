@@ -40,8 +40,10 @@ def truncate_words(text: str, max_words: int) -> str:
 
 
 def run_local(cfg: LLMParams, weights: Path, label_names: list[str], demos: list[tuple[str, int]],
-              texts: list[str], device: str) -> FewShotRun:
-    """Score every class name after prefix + query with a local causal LM (prefix cached once)."""
+              texts: list[str], device: str, validation_texts: list[str] = ()) -> tuple[FewShotRun, FewShotRun | None]:
+    """Score every class name after prefix + query with a local causal LM (prefix cached once): the run over
+    ``texts`` (the test rows: every number of the entry) and, when there are ``validation_texts``, the same scoring
+    of those (their class probabilities and call times; for the cascades' thresholds)."""
     import psutil
     from tqdm.auto import tqdm
 
@@ -58,46 +60,57 @@ def run_local(cfg: LLMParams, weights: Path, label_names: list[str], demos: list
     label_tokens = np.array([len(scorer.encode(c)) for c in continuations])
     for text, _ in demos[:WARMUP_CALLS]:  # warm-up (untimed), as every other kind gets
         scorer.score(prompting.build_query(scorer.truncate(prompting.one_line(text), cfg.max_text_tokens)), continuations)
-    scores, seconds, tokens = np.empty((len(texts), len(label_names))), [], scorer.prefix_tokens
-    billed = 0
-    for i, text in enumerate(tqdm(texts, desc="few-shot", unit="text", leave=False)):
-        begin = time.perf_counter()
-        query = prompting.build_query(scorer.truncate(prompting.one_line(text), cfg.max_text_tokens))
-        row, ran = scorer.score(query, continuations)
-        seconds.append(time.perf_counter() - begin)
-        scores[i] = row / label_tokens if cfg.label_scoring == "mean" else row
-        tokens += ran
-        billed += scorer.prefix_tokens + len(scorer.encode(query)) + int(label_tokens.max())
-    return FewShotRun(probs=_softmax(scores), seconds=seconds, tokens_processed=int(tokens),
-                      prompt_tokens_per_example=billed / max(len(texts), 1), prefix_s=prefix_s,
-                      params=scorer.model.num_parameters(), model_rss_mb=round(rss_mb, 1))
+
+    def score(batch: list[str], desc: str) -> FewShotRun:
+        scores, seconds, tokens, billed = np.empty((len(batch), len(label_names))), [], scorer.prefix_tokens, 0
+        for i, text in enumerate(tqdm(batch, desc=desc, unit="text", leave=False)):
+            begin = time.perf_counter()
+            query = prompting.build_query(scorer.truncate(prompting.one_line(text), cfg.max_text_tokens))
+            row, ran = scorer.score(query, continuations)
+            seconds.append(time.perf_counter() - begin)
+            scores[i] = row / label_tokens if cfg.label_scoring == "mean" else row
+            tokens += ran
+            billed += scorer.prefix_tokens + len(scorer.encode(query)) + int(label_tokens.max())
+        return FewShotRun(probs=_softmax(scores), seconds=seconds, tokens_processed=int(tokens),
+                          prompt_tokens_per_example=billed / max(len(batch), 1), prefix_s=prefix_s,
+                          params=scorer.model.num_parameters(), model_rss_mb=round(rss_mb, 1))
+
+    test = score(texts, "few-shot")
+    return test, (score(list(validation_texts), "few-shot (validation)") if len(validation_texts) else None)
 
 
 def run_http(cfg: LLMParams, label_names: list[str], demos: list[tuple[str, int]], texts: list[str],
-             fallback: int) -> FewShotRun:
-    """One chat request per text; answers outside the class names count as invalid (-> ``fallback``)."""
+             fallback: int, validation_texts: list[str] = ()) -> tuple[FewShotRun, FewShotRun | None]:
+    """One chat request per text; answers outside the class names count as invalid (-> ``fallback``). Returns the
+    run over ``texts`` and, when there are ``validation_texts``, over those."""
     from tqdm.auto import tqdm
 
     from textcls.llm.http import ChatClassifier
 
     client = ChatClassifier(cfg.url, cfg.model, cfg.api_key_env, cfg.timeout_s, cfg.structured_output)
     shots = [(truncate_words(t, cfg.max_text_tokens), label_names[y]) for t, y in demos]
-    probs = np.zeros((len(texts), len(label_names)))
-    seconds, tokens, invalid = [], 0, 0
-    for i, text in enumerate(tqdm(texts, desc="few-shot (http)", unit="text", leave=False)):
-        messages = prompting.chat_messages(cfg.instruction, label_names, shots, truncate_words(text, cfg.max_text_tokens))
-        begin = time.perf_counter()
-        answer, used = client.complete(messages, label_names)
-        seconds.append(time.perf_counter() - begin)
-        label = prompting.parse_label(answer, label_names)
-        if label is None:
-            invalid += 1
-            label = fallback
-        probs[i, label] = 1.0
-        tokens += used
-    return FewShotRun(probs=probs, seconds=seconds, tokens_processed=tokens,
-                      prompt_tokens_per_example=tokens / max(len(texts), 1), invalid_answers=invalid,
-                      probabilities="one-hot (the endpoint returns labels, not likelihoods)")
+
+    def score(batch: list[str], desc: str) -> FewShotRun:
+        probs = np.zeros((len(batch), len(label_names)))
+        seconds, tokens, invalid = [], 0, 0
+        for i, text in enumerate(tqdm(batch, desc=desc, unit="text", leave=False)):
+            messages = prompting.chat_messages(cfg.instruction, label_names, shots,
+                                               truncate_words(text, cfg.max_text_tokens))
+            begin = time.perf_counter()
+            answer, used = client.complete(messages, label_names)
+            seconds.append(time.perf_counter() - begin)
+            label = prompting.parse_label(answer, label_names)
+            if label is None:
+                invalid += 1
+                label = fallback
+            probs[i, label] = 1.0
+            tokens += used
+        return FewShotRun(probs=probs, seconds=seconds, tokens_processed=tokens,
+                          prompt_tokens_per_example=tokens / max(len(batch), 1), invalid_answers=invalid,
+                          probabilities="one-hot (the endpoint returns labels, not likelihoods)")
+
+    test = score(texts, "few-shot (http)")
+    return test, (score(list(validation_texts), "few-shot (http, validation)") if len(validation_texts) else None)
 
 
 def costs(run: FewShotRun, price_per_1m_tokens: float | None, price_per_hour: float) -> dict:

@@ -63,7 +63,7 @@ class Inputs:
     def hardware(self) -> dict:
         if self._hardware is None:
             self._hardware = _read(self.metrics / "hardware.json", "the machine fingerprint is missing",
-                                   "run `dvc repro hardware`")
+                                   "run `dvc repro machine/dvc.yaml:hardware`")
         return self._hardware
 
     def datasets(self) -> list[str]:

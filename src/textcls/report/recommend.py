@@ -52,7 +52,7 @@ GOALS = {"accuracy": "highest accuracy", "p95_ms": "lowest p95 latency", "cost_p
 Certify = Callable[[str, list, list, str, str], dict]
 
 
-def _number(value) -> Optional[float]:
+def finite_number(value) -> Optional[float]:
     """A finite float, or None for a missing measurement (None, NaN, a string like 'unavailable')."""
     try:
         number = float(value)
@@ -64,7 +64,7 @@ def _number(value) -> Optional[float]:
 def candidate(row: dict, device: str) -> dict:
     """What serving ``row``'s model on ``device`` looks like: its best variant and the measured values."""
     variant = row.get(f"{device}_variant")
-    measured = {name: _number(row.get(columns[device])) for name, columns, _ in CONSTRAINTS.values()}
+    measured = {name: finite_number(row.get(columns[device])) for name, columns, _ in CONSTRAINTS.values()}
     benchmarked = measured["p95_ms"] is not None  # else variant is None or says why ("unavailable", ...)
     evaluate_variant = row.get("accuracy_variant")
     return {"model": row["model"], "variant": variant if benchmarked else None,
@@ -143,7 +143,7 @@ def _leaderboard_first(row: dict, sort_by: str, result: dict, cfg: RecommendPara
     it meets every constraint and is not the runner-up, whose comparison is already given)."""
     cands = result["candidates"]
     first, rec = cands[row["model"]], cands[result["recommended"]]
-    value = _number(row.get(sort_by))
+    value = finite_number(row.get(sort_by))
     on = f"{sort_by} {value:.4g}" if value is not None else sort_by
     variant_of = f" ({first['evaluate_variant']}, evaluate stage)" if first.get("evaluate_variant") else \
         " (evaluate stage)"
@@ -266,6 +266,10 @@ def to_markdown(recs: dict, cfg: RecommendParams) -> str:
             lines.append("")
         if rec.get("certificate"):
             lines += [*certificate_markdown(rec["certificate"], rec["recommended"]), ""]
+        if rec.get("cascades"):
+            from textcls.report import cascades
+
+            lines += [*cascades.markdown_lines(rec["cascades"]), ""]
     return "\n".join(lines)
 
 

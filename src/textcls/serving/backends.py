@@ -14,17 +14,22 @@ Variants
 
 They live in one registry (``VARIANTS``): a new variant is one :func:`register_variant` call, here or in a
 plugin module named by ``TEXTCLS_PLUGINS`` (see :mod:`textcls.config.plugins`); params accept every registered name.
+The built-in variants run the fine-tuned classifier of a model folder by default; given ``load`` (model folder ->
+a torch module whose output has ``.logits``) they run that module instead, as the embedding kind's frozen encoder +
+logistic-regression head does.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from textcls.errors import TextclsError
 from textcls.sources import models
 
 ONNX_OPSET = 17
@@ -65,11 +70,17 @@ class OnnxBackend:
         return self.session.run(["logits"], feed)[0].astype(np.float32, copy=False)
 
 
-def export_onnx(model_dir: Path, out: Path, input_names: list[str]) -> Path:
-    """Export a trained classifier to ONNX with dynamic batch and sequence axes."""
+def trained_classifier(model_dir: Path):
+    """The model a variant runs unless it is given another ``load``: the fine-tuned classifier of ``model_dir``."""
+    return models.load_trained(model_dir)[1]
+
+
+def export_onnx(model_dir: Path, out: Path, input_names: list[str], load: Callable | None = None) -> Path:
+    """Export a trained classifier (``load(model_dir)``, default :func:`trained_classifier`) to ONNX with dynamic
+    batch and sequence axes."""
     import torch
 
-    _, model = models.load_trained(model_dir)
+    model = (load or trained_classifier)(model_dir)
     model.eval()
     if hasattr(model.config, "use_cache"):
         model.config.use_cache = False  # encoder-decoder classifiers (T5): no past key/values in the graph
@@ -115,8 +126,15 @@ class Variant:
 
     name: str
     devices: tuple[str, ...]  # "cpu" and/or "cuda"
-    make: Callable  # (model_dir, device, threads, workdir, input_names) -> backend (a callable batch -> logits)
+    make: Callable  # (model_dir, device, threads, workdir, input_names[, load]) -> backend (a callable batch -> logits)
     needs_bf16: bool = False  # a CUDA variant skipped on GPUs without bf16
+
+    @property
+    def takes_loader(self) -> bool:
+        """Whether ``make`` takes ``load=`` (model folder -> torch module with ``.logits``), so it can run models
+        other than a fine-tuned classifier (the embedding kind's); a plugin's ``make`` may leave it out."""
+        params = inspect.signature(self.make).parameters.values()
+        return any(p.name == "load" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 VARIANTS: dict[str, Variant] = {}
@@ -139,10 +157,11 @@ def variant_names(device: str) -> tuple[str, ...]:
 
 
 def _eager(dtype: str | None = None, quantize: bool = False):
-    def make(model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
+    def make(model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str],
+             load: Callable | None = None):
         import torch
 
-        _, model = models.load_trained(model_dir)
+        model = (load or trained_classifier)(model_dir)
         if quantize:
             model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         return TorchBackend(model, device, getattr(torch, dtype) if dtype else None)
@@ -150,10 +169,11 @@ def _eager(dtype: str | None = None, quantize: bool = False):
 
 
 def _onnx(int8: bool):
-    def make(model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
+    def make(model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str],
+             load: Callable | None = None):
         fp32 = workdir / "model.onnx"  # exported once per benchmark run, shared by the ONNX variants
         if not fp32.is_file():
-            export_onnx(model_dir, fp32, input_names)
+            export_onnx(model_dir, fp32, input_names, load)
         path = fp32
         if int8:
             path = workdir / "model.int8.onnx"
@@ -171,8 +191,19 @@ register_variant(Variant("eager_fp16", ("cuda",), _eager("float16")))
 register_variant(Variant("eager_bf16", ("cuda",), _eager("bfloat16"), needs_bf16=True))
 
 
-def build(variant: str, model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str]):
-    """The backend for ``variant``, plus seconds spent preparing it (loading, quantising, exporting)."""
+def build(variant: str, model_dir: Path, device: str, threads: int, workdir: Path, input_names: list[str],
+          load: Callable | None = None):
+    """The backend for ``variant``, plus seconds spent preparing it (loading, quantising, exporting). ``load``
+    (model folder -> torch module with ``.logits``) replaces the fine-tuned classifier the variant would load;
+    only variants that take it (:attr:`Variant.takes_loader`) are given it."""
     start = time.perf_counter()
-    backend = VARIANTS[variant].make(model_dir, device, threads, workdir, input_names)
+    spec = VARIANTS[variant]
+    if load is None:
+        backend = spec.make(model_dir, device, threads, workdir, input_names)
+    elif spec.takes_loader:
+        backend = spec.make(model_dir, device, threads, workdir, input_names, load=load)
+    else:
+        raise TextclsError(f"The inference variant {variant!r} runs fine-tuned classifiers only (its make() takes no "
+                           f"`load`), so it cannot serve {model_dir}. Fix: give its make() a `load=None` argument "
+                           "(model folder -> torch module), or leave the variant out of benchmark.*_variants.")
     return backend, time.perf_counter() - start

@@ -165,6 +165,25 @@ def load_classifier(source: str, label_names: list[str], revision: str | None = 
     return keep_layers(model, layers) if layers else model
 
 
+def load_encoder(source: str, revision: str | None = None, trust_remote_code: bool = False):
+    """A pretrained model without a task head (``AutoModel``: its ``last_hidden_state``), as the embedding kind
+    uses it frozen. Encoder-decoder models (T5) are refused: their bare model needs decoder inputs."""
+    from transformers import AutoModel
+
+    path = resolve_source(source)
+    check_safetensors(path)
+    try:
+        model = AutoModel.from_pretrained(path, use_safetensors=True, revision=revision,
+                                          trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as err:
+        raise _hub_error("model", source, err, revision) from None
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise ModelSourceError(f"{source!r} is an encoder-decoder model ({type(model).__name__}); the embedding kind "
+                               "embeds texts with an encoder-only (BERT-like) or decoder-only model. Fix: use "
+                               "such a model, or `kind: transformer` to fine-tune this one.")
+    return model
+
+
 def keep_layers(model, layers: list[int]):
     """Keep only encoder ``layers`` (in that order) of a pretrained classifier: a smaller student that
     starts from the teacher's weights, as DistilBERT did with every other BERT layer."""
@@ -195,10 +214,11 @@ def keep_layers(model, layers: list[int]):
     return model
 
 
-def load_trained(model_dir: str | Path):
+def load_trained(model_dir: str | Path, encoder_only: bool = False):
     """A fine-tuned model saved by the train stage (local, safetensors only). Code shipped with it runs only
-    if its params entry enabled ``trust_remote_code`` when it was trained."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    if its params entry enabled ``trust_remote_code`` when it was trained. ``encoder_only``: the saved model
+    without a task head (``AutoModel``), e.g. the frozen encoder of an embedding-kind folder."""
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     check_safetensors(str(model_dir))
     from textcls.records import MODEL_CARD, ModelCard
@@ -206,8 +226,8 @@ def load_trained(model_dir: str | Path):
     trust = (Path(model_dir) / MODEL_CARD).is_file() and ModelCard.read(model_dir).trusts_remote_code
     try:
         tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True, trust_remote_code=trust)
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True,
-                                                                   local_files_only=True, trust_remote_code=trust)
+        auto = AutoModel if encoder_only else AutoModelForSequenceClassification
+        model = auto.from_pretrained(model_dir, use_safetensors=True, local_files_only=True, trust_remote_code=trust)
     except ValueError as err:
         if not asks_for_remote_code(err):
             raise

@@ -19,6 +19,7 @@ from typing import Iterable, Optional
 
 import pandas as pd
 
+from textcls import kinds
 from textcls.errors import ParamsError, TextclsError
 from textcls.config.params import KIND_SCHEMAS, Params, parse_params, training_seed
 from textcls.tools.experiment_config import HPARAM_FACTORS, WORKFLOWS, load_config, with_values
@@ -198,7 +199,7 @@ def _row(record: dict, params: Params, dataset: str, model: str, ev: dict) -> Op
     train = record["metrics"].get(f"metrics/train/{dataset}/{model}.json") or {}
     seed = training_seed(params, entry)
     hyper = dataclasses.asdict(entry.train) if entry.train else {}
-    expected = _without_seed(hyper or dataclasses.asdict(entry.tfidf))
+    expected = _without_seed(kinds.get(entry.kind).hyperparameters(entry))  # what its train stage recorded
     if train.get("seed") != seed or _without_seed(train.get("hyperparameters")) != expected:
         # not trained with this experiment's settings: a stage the experiment did not rerun (e.g. a model's
         # lr changed but only one data set was targeted), or a run from before provenance was recorded
