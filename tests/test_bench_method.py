@@ -485,6 +485,22 @@ def test_best_batch_size_has_the_most_real_tokens_per_second_even_when_samples_p
     assert (result["samples_per_s"], result["tokens_per_s"], result["padding_share"]) == (
         two["samples_per_s"], two["tokens_per_s"], two["padding_share"])
     assert "flips_vs_batch1" not in one  # no served predictions given
+    # batch 1's three calls took 0.1 s for one text each: resampling them cannot move the rate off 10/s
+    assert one["samples_per_s_ci"] == [pytest.approx(10.0), pytest.approx(10.0)]
+    assert two["samples_per_s_ci"] is None and result["samples_per_s_ci"] is None  # one call: no interval
+
+
+def test_rate_interval_resamples_whole_calls():
+    """Check the throughput interval: equal calls give a point (no spread); one slow call of ten widens it to
+    between the rates with none and with all calls slow; it is seeded; mismatched inputs are refused."""
+    assert latency.rate_interval([4] * 10, [0.5] * 10) == [pytest.approx(8.0), pytest.approx(8.0)]
+    low, high = latency.rate_interval([4] * 10, [0.5] * 9 + [2.0])
+    assert 4 * 10 / (0.5 * 10 + 1.5 * 10) <= low < 40 / 6.5 < high <= 8.0 + 1e-9
+    assert latency.rate_interval([4] * 10, [0.5] * 9 + [2.0], seed=1) == latency.rate_interval(
+        [4] * 10, [0.5] * 9 + [2.0], seed=1)
+    assert latency.rate_interval([4], [0.5]) is None
+    with pytest.raises(ValueError, match="2 sample counts for 1 call times"):
+        latency.rate_interval([1, 2], [0.5])
 
 
 def test_throughput_counts_flips_on_the_first_rotation_only_and_rotates_over_every_text():

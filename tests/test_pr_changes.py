@@ -50,6 +50,32 @@ def test_markdown_leads_with_quality_and_lists_only_latency_beyond_noise():
     assert "No batch-1 p50 moved outside the two runs' 95 % intervals." in quiet
 
 
+def _costed(p50: float, cost: float, cost_ci) -> dict:
+    bench = _bench("onnx_int8", p50, [p50 - 0.1, p50 + 0.1])
+    bench["cpu"]["variants"]["onnx_int8"].update(cost_per_1k_texts_usd=cost, cost_per_1k_texts_usd_ci=cost_ci)
+    return bench
+
+
+def test_cost_changes_are_judged_against_their_intervals_like_latency():
+    """Check the cost per 1,000 texts: x's intervals do not overlap (listed), y's do (noise, counted), z's base has
+    no interval (a run from before it was saved: named), w's cost did not move (nothing); latency stays apart."""
+    base = {"eval": {}, "benchmark": {"ag/x": _costed(3.0, 1.0e-4, [0.9e-4, 1.1e-4]),
+                                      "ag/y": _costed(3.0, 1.0e-4, [0.8e-4, 1.2e-4]),
+                                      "ag/z": _costed(3.0, 1.0e-4, None), "ag/w": _costed(3.0, 2.0e-4, [1e-4, 3e-4])}}
+    head = {"eval": {}, "benchmark": {"ag/x": _costed(3.0, 1.5e-4, [1.3e-4, 1.7e-4]),
+                                      "ag/y": _costed(3.0, 1.1e-4, [1.0e-4, 1.2e-4]),
+                                      "ag/z": _costed(3.0, 1.2e-4, [1.1e-4, 1.3e-4]), "ag/w": _costed(3.0, 2.0e-4, None)}}
+    changes = pr_changes.compare(base, head)
+    assert [(c.entry, c.old, c.new) for c in changes.cost] == [("ag/x", 1.0e-4, 1.5e-4)]
+    assert changes.cost_within_noise == 1 and changes.cost_without_interval == ["ag/z"]
+    assert changes.latency == [] and changes.latency_within_noise == 0
+    md = pr_changes.to_markdown(changes, "main")
+    cost = md.split("## Cost changes beyond run-to-run noise")[1]
+    assert "| ag/x | onnx_int8 | 0.0001 [9e-05, 0.00011] | 0.00015 [0.00013, 0.00017] |" in cost
+    assert "ag/y |" not in cost and "1 entry moved within the run-to-run interval" in cost and "ag/z." in cost
+    assert "No cost per 1,000 texts moved" in pr_changes.to_markdown(pr_changes.compare(base, base), "main")
+
+
 def test_paired_text_tests_the_same_rows():
     """Check the paired accuracy test: head right on 2 rows the base got wrong, on 10 shared rows: +20 pt, McNemar
     p = 0.5 (2 discordant pairs, both one way), rows outside the intersection ignored."""

@@ -14,7 +14,8 @@ The method, per device (``docs/benchmark.md`` has the reasoning):
    exact test + a paired bootstrap interval of the accuracy difference).
 3. Throughput per batch size on length-bucketed batches rotating over a seeded sample of test texts,
    tokenization included; the padding share is reported and the best batch size is the one with the
-   most real tokens/s. Cost per 1,000 texts is the machine's price over that speed.
+   most real tokens/s. Cost per 1,000 texts is the machine's price over that speed; both come with a 95 %
+   bootstrap interval over the sweep's timed batches (:func:`textcls.bench.latency.rate_interval`).
 4. Memory in a fresh process per variant (:mod:`textcls.bench.memprobe`: one probe per device imports the
    libraries once and forks a child per variant): 32 test texts at batch 1, then one batch of the largest of
    ``batch_sizes`` (fixed, so the number does not move with the best batch size).
@@ -98,22 +99,29 @@ def measure_throughput(backend, encoder, texts: list[str], batch_sizes: list[int
         order = rng.permutation(len(batches))
         samples = real = padded = calls = flips = 0
         seconds = 0.0
+        per_call: list[tuple[int, float]] = []  # (texts, seconds) of each call: the rate's interval
         while calls < len(batches) or seconds < min_seconds:
             idx = batches[order[calls % len(batches)]]
             t0 = clock()
             enc = encoder([texts[i] for i in idx])
             out = backend(enc)
-            seconds += clock() - t0
+            took = clock() - t0
+            seconds += took
+            per_call.append((len(idx), took))
             if served_preds is not None and calls < len(batches):
                 flips += int((np.asarray(out).argmax(axis=1) != served_preds[idx]).sum())
             samples, calls = samples + len(idx), calls + 1
             real, padded = real + encoder.real_tokens(enc), padded + padded_tokens(enc)
         rates = latency.throughput(samples, real, seconds)
-        sweep[str(bs)] = {"samples_per_s": round(rates["samples_per_s"], 2), "tokens_per_s": round(rates["tokens_per_s"], 1),
+        ci = latency.rate_interval([n for n, _ in per_call], [t for _, t in per_call])
+        sweep[str(bs)] = {"samples_per_s": round(rates["samples_per_s"], 2),
+                          "samples_per_s_ci": None if ci is None else [round(ci[0], 2), round(ci[1], 2)],
+                          "tokens_per_s": round(rates["tokens_per_s"], 1),
                           "padding_share": round(1 - real / padded, 4) if padded else 0.0, "batches": calls,
                           **({"flips_vs_batch1": flips} if served_preds is not None else {})}
     best = max(sweep, key=lambda b: sweep[b]["tokens_per_s"])
     return {"throughput": sweep, "best_batch_size": int(best), "samples_per_s": sweep[best]["samples_per_s"],
+            "samples_per_s_ci": sweep[best]["samples_per_s_ci"],
             "tokens_per_s": sweep[best]["tokens_per_s"], "padding_share": sweep[best]["padding_share"]}
 
 
@@ -274,6 +282,10 @@ def benchmark_device(device: str, variants: list[str], model_dir: Path, card, da
             row.update(measure_throughput(backends[name], encoder, [data["test"][i] for i in sample], cfg.batch_sizes,
                                           cfg.throughput_min_seconds, rng, served[name]["logits"][sample].argmax(axis=1)))
             row["cost_per_1k_texts_usd"] = round(latency.cost_per_1k_texts(row["samples_per_s"], price_per_hour), 8)
+            ci = row["samples_per_s_ci"]  # the cost's interval: the machine price over the rate's
+            row["cost_per_1k_texts_usd_ci"] = None if ci is None or ci[0] <= 0 else [
+                round(latency.cost_per_1k_texts(ci[1], price_per_hour), 8),
+                round(latency.cost_per_1k_texts(ci[0], price_per_hour), 8)]
         except Exception as err:
             if name == variants[0]:
                 raise

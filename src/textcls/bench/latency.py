@@ -143,6 +143,23 @@ def throughput(samples: int, tokens: int, seconds: float) -> dict:
     return {"samples_per_s": samples / seconds, "tokens_per_s": tokens / seconds}
 
 
+def rate_interval(samples: Sequence[float], seconds: Sequence[float], resamples: int = 1000, seed: int = 0,
+                  confidence: float = stats.CONFIDENCE) -> list | None:
+    """95 % percentile-bootstrap interval of a throughput (sum of ``samples`` over sum of ``seconds``) from its
+    calls (one batch each), resampled with replacement; None for fewer than 2 calls. It says how much the rate
+    depends on which batches were timed (their lengths, the machine during each); the batches of one sweep."""
+    x, t = np.asarray(samples, dtype=np.float64), np.asarray(seconds, dtype=np.float64)
+    if x.size != t.size:
+        raise ValueError(f"{x.size} sample counts for {t.size} call times")
+    if x.size < 2:
+        return None
+    idx = np.random.default_rng(seed).integers(0, x.size, size=(resamples, x.size))
+    rates = x[idx].sum(axis=1) / np.maximum(t[idx].sum(axis=1), 1e-12)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(rates, [tail, 1 - tail])
+    return [float(low), float(high)]
+
+
 def cost_per_1k_texts(samples_per_s: float, price_per_hour: float) -> float:
     """USD per 1,000 classified texts for a machine costing ``price_per_hour`` that classifies
     ``samples_per_s`` texts per second (the one cost unit every kind shares)."""

@@ -4,8 +4,9 @@
   test on the same test rows (paired bootstrap interval of the difference and McNemar's exact p) when both runs'
   per-example predictions can be read (the working tree's files; the base's from the DVC cache).
 - **Latency and cost**: a batch-1 p50 (best CPU variant) counts as changed only when the two runs' 95 %
-  intervals do not overlap (the interval over interleaved repeats of the benchmark); a move inside them is
-  run-to-run noise and is only counted.
+  intervals do not overlap (the interval over interleaved repeats of the benchmark); so does its cost per 1,000
+  texts (the interval over the throughput sweep's timed batches). A move inside them is run-to-run noise and is
+  only counted.
 
 :func:`compare` takes the two runs' metrics as dicts (:func:`read_run` reads them from a folder or a git
 revision) and returns a :class:`Changes` record; :func:`to_markdown` renders it.
@@ -46,14 +47,31 @@ class Changes:
     latency: list[LatencyChange] = field(default_factory=list)
     latency_within_noise: int = 0  # entries whose p50 moved inside the run-to-run interval
     latency_without_interval: list[str] = field(default_factory=list)  # moved, but one run has no interval
+    cost: list[LatencyChange] = field(default_factory=list)  # cost per 1,000 texts (USD), same judgement
+    cost_within_noise: int = 0
+    cost_without_interval: list[str] = field(default_factory=list)
+
+
+def _judge(entry: str, variant: str, old: float, old_ci, new: float, new_ci, changed: list, counts: dict,
+           missing: list) -> None:
+    """A measured value of two runs: a change when their 95 % intervals do not overlap, else noise."""
+    if old == new:
+        return
+    if not old_ci or not new_ci:
+        missing.append(entry)
+    elif old_ci[1] < new_ci[0] or new_ci[1] < old_ci[0]:
+        changed.append(LatencyChange(entry, variant, old, old_ci, new, new_ci))
+    else:
+        counts["noise"] += 1
 
 
 def _best_cpu(bench: dict) -> tuple[str, dict] | None:
+    """(the best CPU variant, its benchmark row), or None when the CPU was not measured."""
     cpu = bench.get("cpu") or {}
     if cpu.get("status") != "measured":
         return None
     variant = cpu["best_variant"]
-    return variant, cpu["variants"][variant]["latency_ms"]
+    return variant, cpu["variants"][variant]
 
 
 def compare(base: dict, head: dict, paired: Callable[[str], str] | None = None) -> Changes:
@@ -71,16 +89,18 @@ def compare(base: dict, head: dict, paired: Callable[[str], str] | None = None) 
             out.quality.append(QualityChange(entry, metric, a, b, text))
     for entry in sorted(set(base["benchmark"]) & set(head["benchmark"])):
         a, b = _best_cpu(base["benchmark"][entry]), _best_cpu(head["benchmark"][entry])
-        if a is None or b is None or a[1]["p50"] == b[1]["p50"]:
+        if a is None or b is None:
             continue
-        old_ci, new_ci = a[1].get("p50_ci"), b[1].get("p50_ci")
-        if not old_ci or not new_ci:
-            out.latency_without_interval.append(entry)
-        elif old_ci[1] < new_ci[0] or new_ci[1] < old_ci[0]:
-            out.latency.append(LatencyChange(entry, f"{a[0]} -> {b[0]}" if a[0] != b[0] else b[0], a[1]["p50"],
-                                             old_ci, b[1]["p50"], new_ci))
-        else:
-            out.latency_within_noise += 1
+        variant = f"{a[0]} -> {b[0]}" if a[0] != b[0] else b[0]
+        latency, noise = (a[1]["latency_ms"], b[1]["latency_ms"]), {"noise": 0}
+        _judge(entry, variant, latency[0]["p50"], latency[0].get("p50_ci"), latency[1]["p50"],
+               latency[1].get("p50_ci"), out.latency, noise, out.latency_without_interval)
+        out.latency_within_noise += noise["noise"]
+        cost, noise = (a[1].get("cost_per_1k_texts_usd"), b[1].get("cost_per_1k_texts_usd")), {"noise": 0}
+        if cost[0] is not None and cost[1] is not None:
+            _judge(entry, variant, cost[0], a[1].get("cost_per_1k_texts_usd_ci"), cost[1],
+                   b[1].get("cost_per_1k_texts_usd_ci"), out.cost, noise, out.cost_without_interval)
+        out.cost_within_noise += noise["noise"]
     return out
 
 
@@ -119,15 +139,29 @@ def to_markdown(changes: Changes, base_rev: str) -> str:
                          f"{c.new:.3g} [{c.new_ci[0]:.3g}, {c.new_ci[1]:.3g}] |")
     else:
         lines.append("No batch-1 p50 moved outside the two runs' 95 % intervals.")
-    notes = []
-    if changes.latency_within_noise:
-        notes.append(f"{changes.latency_within_noise} entr{'y' if changes.latency_within_noise == 1 else 'ies'} moved "
-                     "within the run-to-run interval (noise, not listed)")
-    if changes.latency_without_interval:
-        notes.append(f"no interval to judge for {', '.join(changes.latency_without_interval)}")
-    if notes:
-        lines += ["", "; ".join(notes).capitalize() + "."]
+    lines += _notes(changes.latency_within_noise, changes.latency_without_interval)
+    lines += ["", "## Cost changes beyond run-to-run noise", ""]
+    if changes.cost:
+        lines += ["Cost per 1,000 texts of the best CPU variant (the machine price over its best-batch throughput), "
+                  "where the two runs' 95 % intervals do not overlap:", "",
+                  "| entry | variant | base USD [95 % CI] | this USD [95 % CI] |", "|---|---|---:|---:|"]
+        for c in changes.cost:
+            lines.append(f"| {c.entry} | {c.variant} | {c.old:.3g} [{c.old_ci[0]:.3g}, {c.old_ci[1]:.3g}] | "
+                         f"{c.new:.3g} [{c.new_ci[0]:.3g}, {c.new_ci[1]:.3g}] |")
+    else:
+        lines.append("No cost per 1,000 texts moved outside the two runs' 95 % intervals.")
+    lines += _notes(changes.cost_within_noise, changes.cost_without_interval)
     return "\n".join(lines)
+
+
+def _notes(within_noise: int, without_interval: list[str]) -> list[str]:
+    notes = []
+    if within_noise:
+        notes.append(f"{within_noise} entr{'y' if within_noise == 1 else 'ies'} moved within the run-to-run interval "
+                     "(noise, not listed)")
+    if without_interval:
+        notes.append(f"no interval to judge for {', '.join(without_interval)}")
+    return ["", "; ".join(notes).capitalize() + "."] if notes else []
 
 
 def read_run(read: Callable[[str], str | None], paths: list[str]) -> dict:
