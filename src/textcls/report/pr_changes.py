@@ -52,17 +52,12 @@ class Changes:
     cost_without_interval: list[str] = field(default_factory=list)
 
 
-def _judge(entry: str, variant: str, old: float, old_ci, new: float, new_ci, changed: list, counts: dict,
-           missing: list) -> None:
-    """A measured value of two runs: a change when their 95 % intervals do not overlap, else noise."""
-    if old == new:
-        return
+def _judge(old_ci, new_ci) -> str:
+    """How two runs' values compare, from their 95 % intervals: ``changed`` (no overlap), ``noise`` (overlap) or
+    ``missing`` (a run without an interval)."""
     if not old_ci or not new_ci:
-        missing.append(entry)
-    elif old_ci[1] < new_ci[0] or new_ci[1] < old_ci[0]:
-        changed.append(LatencyChange(entry, variant, old, old_ci, new, new_ci))
-    else:
-        counts["noise"] += 1
+        return "missing"
+    return "changed" if old_ci[1] < new_ci[0] or new_ci[1] < old_ci[0] else "noise"
 
 
 def _best_cpu(bench: dict) -> tuple[str, dict] | None:
@@ -92,15 +87,20 @@ def compare(base: dict, head: dict, paired: Callable[[str], str] | None = None) 
         if a is None or b is None:
             continue
         variant = f"{a[0]} -> {b[0]}" if a[0] != b[0] else b[0]
-        latency, noise = (a[1]["latency_ms"], b[1]["latency_ms"]), {"noise": 0}
-        _judge(entry, variant, latency[0]["p50"], latency[0].get("p50_ci"), latency[1]["p50"],
-               latency[1].get("p50_ci"), out.latency, noise, out.latency_without_interval)
-        out.latency_within_noise += noise["noise"]
-        cost, noise = (a[1].get("cost_per_1k_texts_usd"), b[1].get("cost_per_1k_texts_usd")), {"noise": 0}
-        if cost[0] is not None and cost[1] is not None:
-            _judge(entry, variant, cost[0], a[1].get("cost_per_1k_texts_usd_ci"), cost[1],
-                   b[1].get("cost_per_1k_texts_usd_ci"), out.cost, noise, out.cost_without_interval)
-        out.cost_within_noise += noise["noise"]
+        for kind, (old, old_ci), (new, new_ci) in (
+                ("latency", (a[1]["latency_ms"]["p50"], a[1]["latency_ms"].get("p50_ci")),
+                 (b[1]["latency_ms"]["p50"], b[1]["latency_ms"].get("p50_ci"))),
+                ("cost", (a[1].get("cost_per_1k_texts_usd"), a[1].get("cost_per_1k_texts_usd_ci")),
+                 (b[1].get("cost_per_1k_texts_usd"), b[1].get("cost_per_1k_texts_usd_ci")))):
+            if old is None or new is None or old == new:
+                continue
+            verdict = _judge(old_ci, new_ci)
+            if verdict == "changed":
+                getattr(out, kind).append(LatencyChange(entry, variant, old, old_ci, new, new_ci))
+            elif verdict == "noise":
+                setattr(out, f"{kind}_within_noise", getattr(out, f"{kind}_within_noise") + 1)
+            else:
+                getattr(out, f"{kind}_without_interval").append(entry)
     return out
 
 
@@ -130,28 +130,27 @@ def to_markdown(changes: Changes, base_rev: str) -> str:
             lines.append(f"| {q.entry} | {q.metric} | {_fmt(q.old)} | {_fmt(q.new)} | {delta} | {q.paired} |")
     else:
         lines.append(f"No test accuracy, macro-F1 or AUROC moved against `{base_rev}`.")
-    lines += ["", "## Latency changes beyond run-to-run noise", ""]
-    if changes.latency:
-        lines += ["Batch-1 p50 of the best CPU variant, where the two runs' 95 % intervals do not overlap:", "",
-                  "| entry | variant | base p50 ms [95 % CI] | this p50 ms [95 % CI] |", "|---|---|---:|---:|"]
-        for c in changes.latency:
-            lines.append(f"| {c.entry} | {c.variant} | {c.old:.3g} [{c.old_ci[0]:.3g}, {c.old_ci[1]:.3g}] | "
-                         f"{c.new:.3g} [{c.new_ci[0]:.3g}, {c.new_ci[1]:.3g}] |")
-    else:
-        lines.append("No batch-1 p50 moved outside the two runs' 95 % intervals.")
-    lines += _notes(changes.latency_within_noise, changes.latency_without_interval)
-    lines += ["", "## Cost changes beyond run-to-run noise", ""]
-    if changes.cost:
-        lines += ["Cost per 1,000 texts of the best CPU variant (the machine price over its best-batch throughput), "
-                  "where the two runs' 95 % intervals do not overlap:", "",
-                  "| entry | variant | base USD [95 % CI] | this USD [95 % CI] |", "|---|---|---:|---:|"]
-        for c in changes.cost:
-            lines.append(f"| {c.entry} | {c.variant} | {c.old:.3g} [{c.old_ci[0]:.3g}, {c.old_ci[1]:.3g}] | "
-                         f"{c.new:.3g} [{c.new_ci[0]:.3g}, {c.new_ci[1]:.3g}] |")
-    else:
-        lines.append("No cost per 1,000 texts moved outside the two runs' 95 % intervals.")
-    lines += _notes(changes.cost_within_noise, changes.cost_without_interval)
+    lines += _beyond_noise("Latency", "Batch-1 p50 of the best CPU variant", "p50 ms", "batch-1 p50", changes.latency,
+                           changes.latency_within_noise, changes.latency_without_interval)
+    lines += _beyond_noise("Cost", "Cost per 1,000 texts of the best CPU variant (the machine price over its "
+                           "best-batch throughput)", "USD", "cost per 1,000 texts", changes.cost,
+                           changes.cost_within_noise, changes.cost_without_interval)
     return "\n".join(lines)
+
+
+def _beyond_noise(title: str, what: str, unit: str, name: str, changed: list[LatencyChange], within_noise: int,
+                  without_interval: list[str]) -> list[str]:
+    """One section of values judged against the two runs' intervals: the changes beyond them, then the counts."""
+    lines = ["", f"## {title} changes beyond run-to-run noise", ""]
+    if changed:
+        lines += [f"{what}, where the two runs' 95 % intervals do not overlap:", "",
+                  f"| entry | variant | base {unit} [95 % CI] | this {unit} [95 % CI] |", "|---|---|---:|---:|"]
+        for c in changed:
+            lines.append(f"| {c.entry} | {c.variant} | {c.old:.3g} [{c.old_ci[0]:.3g}, {c.old_ci[1]:.3g}] | "
+                         f"{c.new:.3g} [{c.new_ci[0]:.3g}, {c.new_ci[1]:.3g}] |")
+    else:
+        lines.append(f"No {name} moved outside the two runs' 95 % intervals.")
+    return lines + _notes(within_noise, without_interval)
 
 
 def _notes(within_noise: int, without_interval: list[str]) -> list[str]:
