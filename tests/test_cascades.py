@@ -102,7 +102,7 @@ def _probs(preds: np.ndarray, conf: np.ndarray, classes: int = 2) -> np.ndarray:
     return probs
 
 
-def _write_entry(root, entry: str, variant: str, parts: dict, cost: float, memory: float):
+def _write_entry(root, entry: str, variant: str, parts: dict, cost: float, memory: float, params: int = 10):
     """Served predictions and a benchmark report of one entry: ``parts[split] = (rows, labels, preds, conf, ms)``."""
     rows = []
     for split, (ids, labels, preds, conf, ms) in parts.items():
@@ -110,7 +110,7 @@ def _write_entry(root, entry: str, variant: str, parts: dict, cost: float, memor
         rows.append(ServedPredictions("cpu", variant, ids, labels, preds, probs.astype(np.float32), split,
                                       np.asarray(ms, dtype=float)))
     served.write(root / "served" / "toy" / f"{entry}.parquet", rows)
-    bench = {"cpu": {"status": "measured", "best_variant": variant,
+    bench = {"params": params, "cpu": {"status": "measured", "best_variant": variant,
                      "variants": {variant: {"cost_per_1k_texts_usd": cost, "model_rss_mb": memory}}}}
     (root / "bench" / "toy").mkdir(parents=True, exist_ok=True)
     (root / "bench" / "toy" / f"{entry}.json").write_text(json.dumps(bench))
@@ -132,7 +132,8 @@ def _toy_run(root, test_cheap_right=None, val_shift: float = 0.0, llm_rows: int 
     _write_entry(root, "cheap", "sklearn", {s: (ids, y, np.where(r, y, 1 - y), c, np.full(len(ids), 1.0))
                                             for s, (ids, y, c, r) in out.items()}, cost=0.0001, memory=50.0)
     _write_entry(root, "big", "onnx_int8", {s: (ids, y, y, np.full(len(ids), 0.99), np.full(len(ids), 10.0))
-                                            for s, (ids, y, c, r) in out.items()}, cost=0.001, memory=150.0)
+                                            for s, (ids, y, c, r) in out.items()}, cost=0.001, memory=150.0,
+                 params=100)
     if llm_rows:
         parts = {}
         for s, (ids, y, c, r) in out.items():
@@ -226,8 +227,11 @@ def test_the_recommendation_weighs_the_best_feasible_chain_against_the_recommend
     assert "as accurate within the noise and cheaper" in cascades.markdown_lines(verdict)[0]
     tight = RecommendParams(objective="accuracy", max_memory_mb=180)
     none = cascades.consider(report, _recs("big", "onnx_int8"), tight, 0.05, 200, 0)["toy"]
-    assert none["verdict"] == "none feasible" and "max_memory_mb: 200 > 180" in none["violations"][
+    assert none["verdict"] == "none feasible" and "model memory (MB) 200 > 180 (max_memory_mb)" in none["violations"][
         "cheap:sklearn -> big:onnx_int8"][0]
+    small = RecommendParams(objective="accuracy", max_params=50)  # the chain holds both: 10 + 100 parameters
+    assert cascades.consider(report, _recs("big", "onnx_int8"), small, 0.05, 200, 0)["toy"]["violations"][
+        "cheap:sklearn -> big:onnx_int8"] == ["parameters 110 > 50 (max_params)"]
     better = cascades.consider(report, _recs("cheap", "sklearn"), cfg, 0.05, 200, 0)["toy"]
     assert better["verdict"] == "better" and better["comparison"]["diff"] > 0
     assert "deploy the cascade instead" in cascades.markdown_lines(better)[0]

@@ -67,6 +67,7 @@ class Member:
     test: Calls
     cost_per_1k_texts_usd: Optional[float]
     memory_mb: Optional[float]
+    params: Optional[float] = None  # its parameter count (the benchmark report's)
 
     @property
     def label(self) -> str:
@@ -100,6 +101,7 @@ class ChainResult:
     test_accuracy_ci95: dict
     cost_per_1k_texts_usd: Optional[float]
     memory_mb: Optional[float]
+    params: Optional[float]  # the members' sum
     vs_last: dict  # chain minus its last member alone, same test rows
     last_alone_mean_ms: float
     full_test_rows: bool  # scored on every served test row (else: an LLM's subsample)
@@ -121,7 +123,7 @@ class ChainResult:
                 "cost_per_1k_texts_usd": None if self.cost_per_1k_texts_usd is None
                 else round(self.cost_per_1k_texts_usd, 8),
                 "memory_mb": None if self.memory_mb is None else round(self.memory_mb, 1),
-                "vs_last": self.vs_last, "last_alone_mean_ms": round(self.last_alone_mean_ms, 4),
+                "params": None if self.params is None else int(self.params), "vs_last": self.vs_last, "last_alone_mean_ms": round(self.last_alone_mean_ms, 4),
                 "full_test_rows": self.full_test_rows}
 
 
@@ -218,10 +220,12 @@ def evaluate(dataset: str, members: Sequence[Member], count: int, max_accuracy_d
     costs = [m.cost_per_1k_texts_usd for m in members]
     cost = (None if any(c is None for c in costs)
             else float(sum(r * c for r, c in zip(on_test.reached, costs))))
-    memories = [m.memory_mb for m in members]
+    def total(values):
+        return None if any(x is None for x in values) else float(sum(values))
+
     return ChainResult(dataset=dataset, members=[m.label for m in members], thresholds=thresholds,
                        validation=on_validation, test=on_test, test_accuracy_ci95=ci, cost_per_1k_texts_usd=cost,
-                       memory_mb=None if any(x is None for x in memories) else float(sum(memories)),
+                       memory_mb=total([m.memory_mb for m in members]), params=total([m.params for m in members]),
                        vs_last={**diff, "p_value": test["p_value"], "chain_only_right": test["a_only"],
                                 "last_only_right": test["b_only"], "n": on_test.n},
                        last_alone_mean_ms=float(latency[:, -1].mean()), full_test_rows=on_test.n == full_test_rows,
@@ -240,7 +244,8 @@ def member(dataset: str, spec: str, served_dir: Path, bench_dir: Path, device: s
     bench_path = Path(bench_dir) / dataset / f"{entry}.json"
     if not bench_path.is_file():
         raise TextclsError(f"{bench_path} not found (cascade member {spec}). Fix: run `dvc repro` first.")
-    result = read_json(bench_path).get(bench_device)
+    bench = read_json(bench_path)
+    result = bench.get(bench_device)
     if not isinstance(result, dict) or result.get("status") != "measured":
         raise TextclsError(f"cascade member {dataset}/{entry}: not benchmarked on {device.upper()} "
                            f"({(result or {}).get('status', 'not run')}). Fix: drop it from cascades.chains, or run "
@@ -264,7 +269,7 @@ def member(dataset: str, spec: str, served_dir: Path, bench_dir: Path, device: s
 
     memory = row.get("model_rss_mb") if bench_device == "cpu" else row.get("gpu_memory_mb")
     return Member(entry, variant, Calls.from_served(calls["validation"]), Calls.from_served(calls["test"]),
-                  finite_number(row.get("cost_per_1k_texts_usd")), finite_number(memory))
+                  finite_number(row.get("cost_per_1k_texts_usd")), finite_number(memory), finite_number(bench.get("params")))
 
 
 def single(dataset: str, m: Member, resamples: int, seed: int, full_test_rows: int) -> tuple[dict, pd.Series]:
@@ -282,7 +287,7 @@ def single(dataset: str, m: Member, resamples: int, seed: int, full_test_rows: i
             "accuracy_ci95": ci, "mean_ms": round(result.mean_ms, 4), "p95_ms": round(result.p95_ms, 4),
             "p95_upper_ms": None if result.p95_upper_ms is None else round(result.p95_upper_ms, 4),
             "cost_per_1k_texts_usd": m.cost_per_1k_texts_usd, "memory_mb": m.memory_mb,
-            "full_test_rows": result.n == full_test_rows}, pd.Series(result.correct, index=frame.index)
+            "params": None if m.params is None else int(m.params), "full_test_rows": result.n == full_test_rows}, pd.Series(result.correct, index=frame.index)
 
 
 def pareto(points: list[dict]) -> list[bool | None]:
@@ -435,20 +440,13 @@ def leaderboard_section(report: dict) -> str:
 # --------------------------------------------------------------------------------- the recommendation's view
 
 def _violations(chain: dict, cfg) -> list[str]:
-    """The ``recommend:`` limits a chain misses (its accuracy, p95 upper bound, memory sum, expected cost)."""
-    checks = (("min_accuracy", chain["accuracy"], "min"), ("max_p95_ms", chain["p95_upper_ms"], "max"),
-              ("max_memory_mb", chain["memory_mb"], "max"),
-              ("max_cost_per_1k_texts_usd", chain["cost_per_1k_texts_usd"], "max"))
-    out = []
-    for key, value, kind in checks:
-        limit = getattr(cfg, key)
-        if limit is None:
-            continue
-        if value is None:
-            out.append(f"{key}: not measured")
-        elif (kind == "min" and value < limit) or (kind == "max" and value > limit):
-            out.append(f"{key}: {value:.4g} {'<' if kind == 'min' else '>'} {limit:g}")
-    return out
+    """The ``recommend:`` limits a chain misses (:func:`textcls.report.recommend.violations` on its accuracy, p95
+    upper bound, memory sum, expected cost and parameter sum)."""
+    from textcls.report.recommend import violations
+
+    return violations({"benchmark": "measured", "accuracy": chain["accuracy"], "p95_ms": chain["p95_upper_ms"],
+                       "memory_mb": chain["memory_mb"], "cost_per_1k_texts_usd": chain["cost_per_1k_texts_usd"],
+                       "params": chain.get("params")}, cfg)
 
 
 def consider(report: Report, recs: dict, cfg, alpha: float, resamples: int, seed: int) -> dict:
@@ -462,14 +460,15 @@ def consider(report: Report, recs: dict, cfg, alpha: float, resamples: int, seed
     out = {}
     for dataset, data in report.json["datasets"].items():
         rec = recs.get(dataset, {})
-        feasible = [c for c in data["chains"] if c["full_test_rows"] and not _violations(c, cfg)]
+        misses = {c["name"]: _violations(c, cfg) for c in data["chains"]}
+        feasible = [c for c in data["chains"] if c["full_test_rows"] and not misses[c["name"]]]
         def value(c, name):
             return math.inf if c[name] is None else c[name]
 
         key = {"accuracy": lambda c: (-c["accuracy"], c["mean_ms"]),
                "p95_ms": lambda c: (value(c, "p95_upper_ms"), -c["accuracy"]),
                "cost_per_1k_texts_usd": lambda c: (value(c, "cost_per_1k_texts_usd"), -c["accuracy"])}[cfg.objective]
-        infeasible = {c["name"]: _violations(c, cfg) for c in data["chains"] if _violations(c, cfg)}
+        infeasible = {name: reasons for name, reasons in misses.items() if reasons}
         if not feasible:
             out[dataset] = {"best_chain": None, "verdict": "none feasible", "violations": infeasible}
             continue
