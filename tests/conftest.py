@@ -22,6 +22,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+sys.path.insert(0, str(PROJECT_ROOT / "scripts"))  # the pipeline's stage files and stage names come from there
+from repro import stage_name  # noqa: E402,F401  (machine/dvc.yaml:hardware -> hardware)
+from sync_dvc_deps import STAGE_FILES as DVC_FILES  # noqa: E402  (dvc.yaml and machine/dvc.yaml)
 
 # A small WordPiece vocabulary: the special tokens BERT needs, then lower-cased words.
 TINY_VOCAB = [
@@ -304,8 +307,6 @@ def load_stage(name: str):
     return module
 
 
-# the pipeline's stage files: dvc.yaml and the always-run hardware fingerprint's own (machine/dvc.yaml)
-DVC_FILES = ("dvc.yaml", "machine/dvc.yaml")
 HARDWARE_STAGE = "machine/dvc.yaml:hardware"  # how `dvc repro` / `dvc status` name it
 
 

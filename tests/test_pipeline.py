@@ -18,18 +18,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import DVC_FILES, HARDWARE_STAGE, ONE_THREAD, WORDS, copy_project
+from conftest import DVC_FILES, HARDWARE_STAGE, ONE_THREAD, WORDS, copy_project, stage_name
 from conftest import run_cmd as run
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 MODELS = ("tiny", "tiny2", "t5", "tfidf")  # two BERTs sharing a tokenizer, a T5 with a prefix, the baseline
-
-
-def stage_name(raw: str) -> str:
-    """`machine/dvc.yaml:hardware` -> `hardware` (DVC prefixes a stage outside ./dvc.yaml with its file)."""
-    return raw.rsplit(":", 1)[1] if ".yaml:" in raw else raw
 
 
 def ran_stages(output: str) -> set[str]:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from textcls.errors import TextclsError
 from textcls.io import read_json
+from textcls.report.recommend import finite_number
 
 NEVER_DEFER = 0.0  # a threshold every confidence meets: the entry always answers
 ALWAYS_DEFER = math.inf  # a threshold no confidence meets: the entry always passes the text on
@@ -265,8 +266,6 @@ def member(dataset: str, spec: str, served_dir: Path, bench_dir: Path, device: s
             raise TextclsError(f"{path} has no served {split} predictions of {bench_device}/{variant} (a file from "
                                "before they were saved, or an LLM with max_validation_rows 0). Fix: rerun `dvc "
                                "repro`, or drop the chain.")
-    from textcls.report.recommend import finite_number
-
     memory = row.get("model_rss_mb") if bench_device == "cpu" else row.get("gpu_memory_mb")
     return Member(entry, variant, Calls.from_served(calls["validation"]), Calls.from_served(calls["test"]),
                   finite_number(row.get("cost_per_1k_texts_usd")), finite_number(memory), finite_number(bench.get("params")))
