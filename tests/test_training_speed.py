@@ -195,3 +195,46 @@ def test_thread_count_follows_textcls_threads(monkeypatch):
             runtime.configure_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_bf16_runs_on_cpu_fp16_needs_a_gpu_and_auto_stays_fp32():
+    """Check the precision settings on CPU: bf16 is CPU autocast (kept), fp16 is refused naming the fix, auto is
+    fp32 (the reference recipe's CPU stand-in)."""
+    from textcls.serving import runtime
+
+    assert runtime.resolve_precision("bf16", "cpu") == "bf16"
+    assert runtime.resolve_precision("auto", "cpu") == "fp32"
+    assert runtime.resolve_precision("fp32", "cpu") == "fp32"
+    with pytest.raises(TextclsError, match="fp16.*needs a CUDA GPU.*Fix: set precision: bf16"):
+        runtime.resolve_precision("fp16", "cpu")
+
+
+def test_cpu_bf16_training_uses_eager_attention_that_the_saved_model_does_not_keep(tiny_bert_dir, tmp_path):
+    """Check that bf16 on CPU switches the model to the eager attention (CPU SDPA's bf16 backward is slow), fp32 and
+    GPU runs keep SDPA, and the saved model loads with SDPA again: serving never inherits the training setting."""
+    clf = models.load_classifier(str(tiny_bert_dir), ["neg", "pos"])
+    assert clf.config._attn_implementation == "sdpa"
+    train.cpu_bf16_attention(clf, "cpu", "fp32")
+    train.cpu_bf16_attention(clf, "cuda", "bf16")
+    assert clf.config._attn_implementation == "sdpa"
+    train.cpu_bf16_attention(clf, "cpu", "bf16")
+    assert clf.config._attn_implementation == "eager"
+    assert all(layer.attention.self.config._attn_implementation == "eager" for layer in clf.bert.encoder.layer)
+    clf.save_pretrained(tmp_path / "saved")
+    assert models.load_trained(tmp_path / "saved")[1].config._attn_implementation == "sdpa"
+
+
+def test_bf16_autocast_training_step_on_cpu_matches_fp32_closely(tiny_bert_dir, varied_dataset, tmp_path):
+    """Check that precision bf16 on CPU gives the Trainer bf16 (not fp16), and that CPU autocast in bf16 is what that
+    buys: logits rounded to bf16 (not fp32's, but within bf16 rounding of them) while the weights stay fp32."""
+    tokenizer, dataset = varied_dataset
+    args = train._training_args(_params(batch_size=8), 7, tmp_path / "ckpt", "cpu", "bf16")
+    assert args.bf16 and not args.fp16
+    clf = models.load_classifier(str(tiny_bert_dir), ["neg", "pos"])
+    batch = tokenizer.pad(dataset[:8], return_tensors="pt")
+    with torch.no_grad():
+        full = clf(**{k: batch[k] for k in ("input_ids", "attention_mask")}).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = clf(**{k: batch[k] for k in ("input_ids", "attention_mask")}).logits
+    assert half.dtype == torch.bfloat16 and next(clf.parameters()).dtype == torch.float32
+    assert not torch.equal(half.float(), full) and torch.allclose(half.float(), full, atol=0.05)

@@ -156,13 +156,15 @@ def table_peak(device_name: str) -> float | None:
     return None
 
 
-def measured_matmul_peak(device: str, size: int, iterations: int) -> float:
-    """FLOP/s of a square matmul (bf16 on cuda, fp32 on cpu): the fallback peak where the table has no entry."""
+def measured_matmul_peak(device: str, size: int, iterations: int, precision: str | None = None) -> float:
+    """FLOP/s of a square matmul in ``precision`` (fp32, bf16, fp16; default bf16 on cuda, fp32 on cpu): the
+    fallback peak where the table has no entry."""
     import time
 
     import torch
 
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    precision = precision or ("bf16" if device == "cuda" else "fp32")
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     for _ in range(3):

@@ -28,17 +28,29 @@ def resolve_device(setting: str) -> str:
 
 
 def resolve_precision(setting: str, device: str) -> str:
-    """``auto`` -> bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU."""
+    """``auto`` -> bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU. ``bf16`` also runs on CPU
+    (autocast: weights and optimizer stay fp32, matrix products in bf16; fast where the CPU has AMX or
+    AVX512-BF16 units, emulated and slower elsewhere); fp16 needs a GPU."""
     if setting == "auto":
         if device != "cuda":
             return "fp32"
         import torch
 
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if setting in ("fp16", "bf16") and device != "cuda":
-        raise TextclsError(f"precision {setting!r} needs a CUDA GPU; this run is on {device}. "
-                           "Fix: set precision: auto or fp32.")
+    if setting == "fp16" and device != "cuda":
+        raise TextclsError(f"precision 'fp16' needs a CUDA GPU; this run is on {device}. "
+                           "Fix: set precision: bf16 (CPU autocast), auto or fp32.")
     return setting
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AMX or AVX512-BF16; Linux /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def configure_threads(uses_torch: bool = True) -> int:
