@@ -38,7 +38,7 @@ from textcls.eval import statistics
 from textcls.data.tokenization import effective_max_length, read_split, tokenize_texts
 from textcls.gpucheck.models import measured_matmul_peak
 from textcls.training import sampling
-from textcls.training.train import cpu_bf16_attention
+from textcls.training.train import cpu_bf16_attention, pad_multiple
 
 RECIPES = {"reference": "pad every example to max_length, random order, fp32",
            "dynamic": "pad each batch to its longest example, random order, fp32",
@@ -73,9 +73,10 @@ def train_once(args) -> dict:
     test = Dataset.from_pandas(read_split(folder, "test").to_pandas(), preserve_index=False)
     set_seed(training_seed(params, model))
     clf = models.load_classifier(model.source, meta["label_names"])
-    padding = {"padding": "max_length", "max_length": meta["max_length"]} if args.recipe == "reference" else {}
     cfg = model.train
     order, precision = recipe_settings(args.recipe, cfg)
+    padding = ({"padding": "max_length", "max_length": meta["max_length"]} if args.recipe == "reference"
+               else {"pad_to_multiple_of": pad_multiple(precision)})  # as the train stage pads
     cpu_bf16_attention(clf, "cpu", precision)  # as the train stage does
     trainer_type = sampling.trainer_class(Trainer, order)
     trainer = trainer_type(model=clf, data_collator=DataCollatorWithPadding(tokenizer, **padding),

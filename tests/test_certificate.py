@@ -354,7 +354,7 @@ def test_only_the_aggregate_stage_reads_the_recommend_params():
     readers = sorted(s for s, stage in stages.items() if any(n == "recommend" or n.startswith("recommend.")
                                                              for n in names(stage)))
     assert readers == ["aggregate"]
-    assert "src/textcls/report/certificate.py" in stages["aggregate"]["deps"]
+    assert "src/textcls/report" in stages["aggregate"]["deps"]  # the folder holding certificate.py
 
 
 def test_certificate_module_names_its_method():

@@ -17,7 +17,7 @@ from textcls.llm import fewshot
 
 from textcls.llm import prompting
 from textcls.errors import ModelSourceError, TextclsError
-from textcls.config.params import parse_params
+from textcls.config.params import ParamsError, parse_params
 
 LABELS = ["World", "Sports", "Business", "Sci/Tech"]
 
@@ -109,6 +109,26 @@ def test_cached_prefix_scores_equal_a_full_forward_pass(tiny_llama_dir):
         np.testing.assert_allclose(scores, expected, atol=1e-4)
         assert tokens == len(scorer.encode(query)) + sum(len(scorer.encode(c)) - 1 for c in continuations)
     assert scorer.prefix_cache.get_seq_length() == scorer.prefix_tokens  # cropped back after each example
+
+
+def test_bf16_weights_score_close_to_fp32_with_fp32_log_probabilities(tiny_llama_dir):
+    """Check that precision bf16 loads bf16 weights (not fp32 ones), that its label scores are fp32 numbers within
+    bf16 rounding of the fp32 scorer's but not equal to them, and that params refuse other precisions."""
+    from textcls.llm.local import LabelScorer
+
+    prefix = prompting.build_prefix("Classify: {labels}.", LABELS, [("the team won", "Sports")])
+    continuations = [prompting.label_continuation(n) for n in LABELS]
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        scorer = LabelScorer(tiny_llama_dir, precision=precision)
+        assert str(next(scorer.model.parameters()).dtype) == {"fp32": "torch.float32", "bf16": "torch.bfloat16"}[precision]
+        scorer.set_prefix(prefix)
+        scores[precision] = scorer.score(prompting.build_query("stocks fell"), continuations)[0]
+    assert scores["bf16"].dtype == np.float64
+    assert not np.array_equal(scores["bf16"], scores["fp32"])
+    np.testing.assert_allclose(scores["bf16"], scores["fp32"], atol=0.1)
+    with pytest.raises(ParamsError, match="precision"):
+        parse_params(_params_with_llm({"backend": "local", "source": str(tiny_llama_dir), "precision": "fp16"}))
 
 
 def test_run_local_gives_a_distribution_over_the_classes_per_text(tiny_llama_dir):

@@ -67,7 +67,7 @@ def score_llm(dataset: str, name: str, weights_dir: Path, prepared: Prepared, ha
                    latency_ms=latency, eval_time_s=round(total_s + result.prefix_s, 3), **cost,
                    comparable_to_published=False)
     train_metrics = {"dataset": dataset, "model": name, "kind": "llm", "params": result.params,
-                     "train_time_s": 0.0, "device": device, "precision": "fp32" if local else None,
+                     "train_time_s": 0.0, "device": device, "precision": cfg.precision if local else None,
                      "seed": params.base.seed, "shots_per_class": cfg.shots_per_class,
                      "hyperparameters": {k: v for k, v in vars(cfg).items() if k != "name"}}
     variant = {"batch_size": 1, "latency_ms": latency, "samples_per_s": round(len(texts) / total_s, 3),

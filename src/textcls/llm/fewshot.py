@@ -50,7 +50,7 @@ def run_local(cfg: LLMParams, weights: Path, label_names: list[str], demos: list
     from textcls.llm.local import LabelScorer
 
     rss_before = psutil.Process().memory_info().rss
-    scorer = LabelScorer(weights, device, cfg.trust_remote_code)
+    scorer = LabelScorer(weights, device, cfg.trust_remote_code, cfg.precision)
     shots = [(scorer.truncate(prompting.one_line(t), cfg.max_text_tokens), label_names[y]) for t, y in demos]
     start = time.perf_counter()
     scorer.set_prefix(prompting.build_prefix(cfg.instruction, label_names, shots))

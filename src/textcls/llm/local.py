@@ -147,7 +147,7 @@ def _convert(source: str, folder: str, kwargs: dict, out: Path) -> dict:
 class LabelScorer:
     """Log-likelihood of each class name after a fixed prefix + a per-example query."""
 
-    def __init__(self, model_dir: Path, device: str = "cpu", trust_remote_code: bool = False):
+    def __init__(self, model_dir: Path, device: str = "cpu", trust_remote_code: bool = False, precision: str = "fp32"):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -155,7 +155,8 @@ class LabelScorer:
         kwargs = {"local_files_only": True, "trust_remote_code": trust_remote_code}
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_dir, **kwargs)
-            self.model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True, dtype=torch.float32,
+            self.model = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True,
+                                                              dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[precision],
                                                               **kwargs).to(device).eval()
         except ValueError as err:
             if not asks_for_remote_code(err):
