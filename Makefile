@@ -11,7 +11,10 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # faster than pip on the 2-core VM), falling back to pip where uv cannot be installed or reach the index. uv does not
 # read pip's configuration: PIP_FIND_LINKS (where a local torch wheel lies) is passed on as UV_FIND_LINKS. No
 # --compile-bytecode: compiling all 18,000 installed files took 41 s of a 54 s setup on the 2-core VM; Python compiles
-# (and caches) only the modules a run imports, the first time it imports them.
+# (and caches) only the modules a run imports, the first time it imports them. That cache must be allowed to be
+# written: an environment with PYTHONDONTWRITEBYTECODE set (this VM's) would otherwise recompile every module in every
+# stage and test process, so the recipes below run without it.
+unexport PYTHONDONTWRITEBYTECODE
 UV_VERSION := 0.13.9
 $(BIN)/.installed: requirements.txt requirements-nodeps.txt requirements.lock pyproject.toml
 	@mkdir -p $(VENV) && $(PYTHON) -c "import time; print(time.time())" > $(VENV)/.setup-start

@@ -38,7 +38,7 @@ from textcls.eval import statistics
 from textcls.data.tokenization import effective_max_length, read_split, tokenize_texts
 from textcls.gpucheck.models import measured_matmul_peak
 from textcls.training import sampling
-from textcls.training.train import cpu_bf16_attention, pad_multiple
+from textcls.training.train import cpu_bf16_attention
 
 RECIPES = {"reference": "pad every example to max_length, random order, fp32",
            "dynamic": "pad each batch to its longest example, random order, fp32",
@@ -75,8 +75,7 @@ def train_once(args) -> dict:
     clf = models.load_classifier(model.source, meta["label_names"])
     cfg = model.train
     order, precision = recipe_settings(args.recipe, cfg)
-    padding = ({"padding": "max_length", "max_length": meta["max_length"]} if args.recipe == "reference"
-               else {"pad_to_multiple_of": pad_multiple(precision)})  # as the train stage pads
+    padding = {"padding": "max_length", "max_length": meta["max_length"]} if args.recipe == "reference" else {}
     cpu_bf16_attention(clf, "cpu", precision)  # as the train stage does
     trainer_type = sampling.trainer_class(Trainer, order)
     trainer = trainer_type(model=clf, data_collator=DataCollatorWithPadding(tokenizer, **padding),

@@ -128,14 +128,6 @@ def check_vocabulary_fits(tokenized: Path, clf, tokenizer_source: str, model_sou
                 "same model family.")
 
 
-def pad_multiple(precision: str) -> int | None:
-    """Batches in bf16/fp16 are padded to a multiple of 8 tokens (run_glue's rule for mixed precision): fewer
-    distinct shapes, so fewer bf16 kernels to generate (oneDNN builds AMX kernels per shape on CPU: MiniLM, batch
-    32, 24 steps of 24 different lengths 85 samples/s, the same lengths padded to a multiple of 8 104, 3 lengths
-    repeated 120). The padding is masked: the same model inputs."""
-    return 8 if precision in ("bf16", "fp16") else None
-
-
 def cpu_bf16_attention(clf, device: str, precision: str) -> None:
     """bf16 autocast on CPU trains with the eager attention: torch's CPU flash-attention kernel (SDPA) runs its
     bf16 backward pass about 9x slower than fp32's, more than the bf16 matrix products save (torch 2.13, AMX; MiniLM,
@@ -217,8 +209,7 @@ def train_transformer(tokenized: Path, model: ModelParams, seed: int, out: Path,
         live_callback = DVCLiveCallback(live=live)
         trainer_type = sampling.trainer_class(trainer_cls or Trainer, model.train.sampling)
         trainer = trainer_type(model=clf, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                               data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple(precision)),
-                               compute_metrics=accuracy_metrics,
+                               data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy_metrics,
                                callbacks=[live_callback, ReplayHistoryToLive(live_callback), FiniteLossGuard()],
                                **(trainer_kwargs or {}))
         start = time.perf_counter()
