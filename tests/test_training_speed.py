@@ -238,3 +238,24 @@ def test_bf16_autocast_training_step_on_cpu_matches_fp32_closely(tiny_bert_dir, 
             half = clf(**{k: batch[k] for k in ("input_ids", "attention_mask")}).logits
     assert half.dtype == torch.bfloat16 and next(clf.parameters()).dtype == torch.float32
     assert not torch.equal(half.float(), full) and torch.allclose(half.float(), full, atol=0.05)
+
+
+def test_bench_training_recipes_and_paired_report():
+    """Check scripts/bench_training.py: the pipeline recipe takes the model's sampling and precision, the others run
+    fp32 with their own sampling; the paired report gives the known difference and McNemar's count of discordant
+    rows (3 rows right only with A, 1 only with B: +20 pt of 10 rows, exact p = 0.625)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import bench_training
+
+    cfg = _params(sampling="bucket", precision="bf16").train
+    assert bench_training.recipe_settings("pipeline", cfg) == ("bucket", "bf16")
+    assert bench_training.recipe_settings("reference", cfg) == ("random", "fp32")
+    assert bench_training.recipe_settings("group_by_length", cfg) == ("group_by_length", "fp32")
+    a = np.array([1, 1, 1, 0, 1, 1, 0, 0, 0, 0], bool)
+    b = np.array([0, 0, 0, 1, 1, 1, 0, 0, 0, 0], bool)
+    text = bench_training.paired(a, b)
+    assert text.startswith("+20.00 pt [") and "McNemar p = 0.625" in text
+    assert "(3 rows right only with the first, 1 only with the second)" in text
