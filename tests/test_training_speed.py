@@ -209,6 +209,17 @@ def test_bf16_runs_on_cpu_fp16_needs_a_gpu_and_auto_stays_fp32():
         runtime.resolve_precision("fp16", "cpu")
 
 
+def test_bf16_on_a_gpu_without_bf16_is_refused_naming_the_fix(monkeypatch):
+    """Check that an explicit bf16 on a GPU without bf16 support (e.g. a T4) fails before training, naming auto."""
+    from textcls.serving import runtime
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(TextclsError, match="no bf16 support.*Fix: set precision: auto"):
+        runtime.resolve_precision("bf16", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert runtime.resolve_precision("bf16", "cuda") == "bf16"
+
+
 def test_cpu_bf16_training_uses_eager_attention_that_the_saved_model_does_not_keep(tiny_bert_dir, tmp_path):
     """Check that bf16 on CPU switches the model to the eager attention (CPU SDPA's bf16 backward is slow), fp32 and
     GPU runs keep SDPA, and the saved model loads with SDPA again: serving never inherits the training setting."""

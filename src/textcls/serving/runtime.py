@@ -40,6 +40,12 @@ def resolve_precision(setting: str, device: str) -> str:
     if setting == "fp16" and device != "cuda":
         raise TextclsError(f"precision 'fp16' needs a CUDA GPU; this run is on {device}. "
                            "Fix: set precision: bf16 (CPU autocast), auto or fp32.")
+    if setting == "bf16" and device == "cuda":
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            raise TextclsError("precision 'bf16' was requested but this GPU has no bf16 support. "
+                               "Fix: set precision: auto (fp16 on this GPU) or fp32.")
     return setting
 
 
