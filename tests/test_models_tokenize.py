@@ -248,12 +248,14 @@ def test_resolve_device_auto_and_cpu():
 
 @pytest.mark.bad_input
 def test_resolve_precision_fp16_on_cpu():
-    """Check that fp16 on the CPU raises TextclsError (bf16 runs there: tests/test_training_speed.py)."""
-    with pytest.raises(TextclsError, match=r"precision 'fp16' needs a CUDA GPU"):
+    """Check that fp16 on the CPU raises TextclsError naming the fix (bf16 runs there)."""
+    with pytest.raises(TextclsError, match=r"precision 'fp16' needs a CUDA GPU.*Fix: set precision: bf16"):
         runtime.resolve_precision("fp16", "cpu")
 
 
-def test_resolve_precision_auto_and_fp32_on_cpu():
-    """Check that auto and fp32 resolve to fp32 on the CPU."""
+def test_resolve_precision_auto_fp32_and_bf16_on_cpu():
+    """Check that auto and fp32 resolve to fp32 on the CPU (the reference recipe's CPU stand-in), and that bf16 is
+    kept (CPU autocast)."""
     assert runtime.resolve_precision("auto", "cpu") == "fp32"
     assert runtime.resolve_precision("fp32", "cpu") == "fp32"
+    assert runtime.resolve_precision("bf16", "cpu") == "bf16"

@@ -197,18 +197,6 @@ def test_thread_count_follows_textcls_threads(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_bf16_runs_on_cpu_fp16_needs_a_gpu_and_auto_stays_fp32():
-    """Check the precision settings on CPU: bf16 is CPU autocast (kept), fp16 is refused naming the fix, auto is
-    fp32 (the reference recipe's CPU stand-in)."""
-    from textcls.serving import runtime
-
-    assert runtime.resolve_precision("bf16", "cpu") == "bf16"
-    assert runtime.resolve_precision("auto", "cpu") == "fp32"
-    assert runtime.resolve_precision("fp32", "cpu") == "fp32"
-    with pytest.raises(TextclsError, match="fp16.*needs a CUDA GPU.*Fix: set precision: bf16"):
-        runtime.resolve_precision("fp16", "cpu")
-
-
 def test_bf16_on_a_gpu_without_bf16_is_refused_naming_the_fix(monkeypatch):
     """Check that an explicit bf16 on a GPU without bf16 support (e.g. a T4) fails before training, naming auto."""
     from textcls.serving import runtime
